@@ -1,0 +1,43 @@
+# The two commands of the README contract: `make run` and `make test`.
+# Each installs what is missing first (a .venv beside this file).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test demo lint bench installer screenshot clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/cxr-viewer gui
+
+test: $(STAMP)
+	$(VENV)/bin/lint-imports
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	$(VENV)/bin/cxr-viewer demo --out out
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check cxr_viewer tests benchmarks
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_display.py
+	$(PY) benchmarks/bench_inference.py
+	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/bench_ui.py
+
+screenshot: $(STAMP)
+	$(PY) tests/screenshot.py out/screenshot-viewer.png
+
+installer: $(STAMP)
+	bash installer/build.sh
+
+clean:
+	rm -rf build dist out .pytest_cache

@@ -1,0 +1,80 @@
+"""Command line entry point: ``cxr-viewer [gui|info|render|predict|export|train|evaluate|demo]``.
+
+Each sub-command lives in ``cxr_viewer/commands/<name>.py`` and exposes
+``register(subparsers) -> None``, which adds its parser and sets ``func`` (called with the parsed
+arguments, returning an exit status). Command modules import heavy packages (TensorFlow, Qt)
+inside ``func`` only, so ``cxr-viewer --help`` and ``cxr-viewer info`` stay fast.
+
+Exit statuses: 0 success, 2 the input was refused (one ``error: ...`` line on stderr, no
+traceback), 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from cxr_viewer import __version__
+
+COMMANDS = ("gui", "info", "render", "predict", "export", "train", "evaluate", "demo")
+
+
+class CommandError(Exception):
+    """An input was refused; the message is printed as ``error: <message>`` with exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cxr-viewer",
+        description="Chest radiograph viewer with a local AI second opinion "
+        "(research use, not for primary diagnosis).",
+    )
+    parser.add_argument("--version", action="version", version=f"cxr-viewer {__version__}")
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="load the model, open the generated sample, predict, compute heat maps, export, "
+        "print a one-line summary and exit",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"cxr_viewer.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"cxr_viewer.commands.{name}":
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    # Bare paths open the GUI: `cxr-viewer FILE...` == `cxr-viewer gui FILE...`.
+    if not args_list or (
+        args_list[0] not in parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+        and not args_list[0].startswith("-")
+    ):
+        args_list = ["gui", *args_list]
+    args = parser.parse_args(args_list)
+    if args.self_test:
+        from cxr_viewer.selftest import run_self_test
+
+        return run_self_test()
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except CommandError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

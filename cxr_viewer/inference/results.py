@@ -1,0 +1,51 @@
+"""What an analysis returns. Every result carries the id of the image it belongs to, so that a
+result arriving after the user moved to another image is dropped, never shown on the wrong one."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cxr_viewer.inference.findings import VINDR_FINDINGS
+
+
+@dataclass(frozen=True)
+class FindingScore:
+    finding: str  # one of VINDR_FINDINGS
+    probability: float | None  # None: not scored by this model
+    threshold: float | None
+    flagged: bool  # probability >= threshold
+
+
+@dataclass(frozen=True)
+class Prediction:
+    image_id: str
+    model_name: str
+    model_version: str
+    weights_sha256: str
+    scores: tuple[FindingScore, ...]  # all 14 VinDr-CXR findings, in VINDR_FINDINGS order
+    no_finding: float | None = None  # "No finding" output, when the model has one
+    extras: Mapping[str, float] = field(default_factory=dict)  # outputs not mapped to VinDr-CXR
+
+    def ranked(self) -> list[FindingScore]:
+        """Scored findings by descending probability, then the not-scored ones (VinDr order)."""
+        scored = sorted(
+            (s for s in self.scores if s.probability is not None),
+            key=lambda s: -float(s.probability or 0.0),
+        )
+        return scored + [s for s in self.scores if s.probability is None]
+
+    def score(self, finding: str) -> FindingScore:
+        return self.scores[VINDR_FINDINGS.index(finding)]
+
+
+@dataclass(frozen=True)
+class CamResult:
+    """Heat maps for one image: finding -> float32 map in [0, 1] at the ORIGINAL image size."""
+
+    image_id: str
+    method: str  # "gradcam" | "gradcam++" | "scorecam" | "saliency"
+    maps: Mapping[str, np.ndarray] = field(repr=False)
+    note: str = ""  # e.g. "no convolutional layer: gradient saliency (SmoothGrad)"
