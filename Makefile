@@ -19,7 +19,6 @@ run: $(STAMP)
 	$(VENV)/bin/cxr-viewer gui
 
 test: $(STAMP)
-	$(VENV)/bin/lint-imports
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
 
 demo: $(STAMP)
