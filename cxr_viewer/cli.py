@@ -72,6 +72,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        # Refusals from the library (ImageRefused, ModelError) are input errors, not crashes.
+        from cxr_viewer.errors import CxrError
+
+        if not isinstance(exc, CxrError):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

@@ -80,6 +80,10 @@ class ImageData:
     header: Any = field(default=None, repr=False, compare=False)  # pydicom Dataset, no PixelData
     notes: tuple[str, ...] = ()  # what the loader noticed and handled (e.g. skipped empty LUT)
     image_id: str = field(default_factory=new_image_id)
+    # Rescale applied to ``stored`` to give ``frames`` (1, 0 when none or a Modality LUT was used);
+    # lets the display build its LUT over the integer stored values for a non-integer rescale.
+    rescale_slope: float = 1.0
+    rescale_intercept: float = 0.0
 
     @property
     def pixels(self) -> np.ndarray:
