@@ -131,3 +131,24 @@ def test_presets_order_labels_and_default(ramp):
     assert manual.resolve(ramp) == VOI.window(40, 400, "SIGMOID", label=manual.label)
     with pytest.raises(IndexError):
         HeaderWindow(3).resolve(ramp)
+
+
+def test_8bit_png_opens_as_stored_not_stretched(tmp_path):
+    """An 8-bit raster is a display image already: the default render is the identity, so the
+    model sees at inference the same grey levels it was trained on (NIH PNGs as stored)."""
+    from PIL import Image
+
+    from cxr_viewer.imaging.presets import AsStored, default_preset, presets_for
+    from cxr_viewer.imaging.render import render_display
+    from cxr_viewer.io.loader import load_image
+
+    rng = np.random.default_rng(3)
+    arr = rng.integers(20, 178, size=(40, 50), dtype=np.uint8)  # does not span 0..255
+    path = tmp_path / "low_contrast.png"
+    Image.fromarray(arr).save(path)
+    image = load_image(path)
+    preset = default_preset(image)
+    assert isinstance(preset, AsStored)
+    assert AsStored() in presets_for(image)
+    out = render_display(image, preset.resolve(image))
+    np.testing.assert_array_equal(out, arr)

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from cxr_viewer.errors import ImageRefused
-from cxr_viewer.imaging.presets import FullRange, default_preset
+from cxr_viewer.imaging.presets import AsStored, default_preset
 from cxr_viewer.imaging.render import render_display
 from cxr_viewer.io.loader import load_image
 
@@ -18,7 +18,7 @@ def test_png_8_bit(tmp_path):
     image = load_image(tmp_path / "a.png")
     assert (image.source_format, image.photometric, image.bits_stored) == ("PNG", "MONOCHROME2", 8)
     np.testing.assert_array_equal(image.pixels, px)
-    assert image.windows == () and isinstance(default_preset(image), FullRange)
+    assert image.windows == () and isinstance(default_preset(image), AsStored)
 
 
 def test_png_16_bit_keeps_values(tmp_path):

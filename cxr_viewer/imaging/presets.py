@@ -20,6 +20,7 @@ __all__ = [
     "AutoWindow",
     "FullRange",
     "ManualWindow",
+    "AsStored",
     "Preset",
     "default_preset",
     "presets_for",
@@ -144,16 +145,41 @@ class ManualWindow:
         return VOI.window(self.center, self.width, self.function, label=self.label)
 
 
-Preset = HeaderWindow | HeaderVOILut | AutoWindow | FullRange | ManualWindow
+@dataclass(frozen=True)
+class AsStored:
+    """Show an 8-bit display image (PNG/JPEG/TIFF) exactly as stored: value v -> grey level v.
+
+    A raster file is already a display rendering, so stretching it by its min-max would change
+    its contrast (and feed the model a different image than the one it was trained on). The
+    window C=128, W=256 is the identity under the LINEAR formula of PS3.3 C.11.2.1.2.1.
+    """
+
+    @property
+    def label(self) -> str:
+        return "As stored"
+
+    def resolve(self, image: ImageData) -> VOI:
+        return VOI.window(128.0, 256.0, "LINEAR", label=self.label)
+
+
+def is_display_raster(image: ImageData) -> bool:
+    """True for an 8-bit non-DICOM image, whose values already are display grey levels."""
+    return image.source_format != "DICOM" and image.frames.dtype == np.uint8
+
+
+Preset = HeaderWindow | HeaderVOILut | AutoWindow | FullRange | ManualWindow | AsStored
 
 
 def default_preset(image: ImageData) -> Preset:
-    """What opens first: the first header window (with its function), else the min-max window.
+    """What opens first: the first header window (with its function), else the min-max window;
+    an 8-bit PNG/JPEG/TIFF opens as stored.
 
     This is what ``dcmj2pnm`` shows as ``ww`` in the corpus and what ``cxr-viewer render`` writes.
     """
     if image.windows:
         return HeaderWindow(0)
+    if is_display_raster(image):
+        return AsStored()
     return FullRange()
 
 
@@ -164,5 +190,7 @@ def presets_for(image: ImageData) -> list[Preset]:
     """
     out: list[Preset] = [HeaderWindow(i) for i in range(len(image.windows))]
     out += [HeaderVOILut(i) for i in range(len(image.voi_luts))]
+    if is_display_raster(image):
+        out.append(AsStored())
     out += [AutoWindow(), FullRange()]
     return out
