@@ -1,0 +1,119 @@
+"""Model outputs -> :class:`~cxr_viewer.inference.results.Prediction` (all 14 VinDr-CXR findings).
+
+The model call itself is a ``tf.function`` with a fixed input signature (traced once; eager
+execution of a DenseNet is ~13x slower).  TensorFlow is imported inside functions only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from cxr_viewer.errors import ModelError
+from cxr_viewer.inference.card import ModelCard
+from cxr_viewer.inference.findings import VINDR_FINDINGS
+from cxr_viewer.inference.results import FindingScore, Prediction
+
+
+def make_predict_fn(model: Any, input_shape: tuple[int, int, int]) -> Any:
+    """Wrap ``model`` in a ``tf.function`` taking float32 (batch, height, width, channels).
+
+    Parameters
+    ----------
+    model
+        A keras model.
+    input_shape
+        (height, width, channels).
+
+    Returns
+    -------
+    callable
+        ``fn(batch) -> tf.Tensor`` of shape (batch, labels).
+    """
+    import tensorflow as tf
+
+    spec = tf.TensorSpec((None, *input_shape), tf.float32)
+
+    @tf.function(input_signature=[spec])
+    def predict(x: Any) -> Any:
+        return model(x, training=False)
+
+    return predict
+
+
+def check_probabilities(probs: np.ndarray, card: ModelCard, source: str) -> np.ndarray:
+    """Refuse outputs that are not probabilities of the card's labels.
+
+    Parameters
+    ----------
+    probs
+        One image's outputs.
+    card
+        The model card.
+    source
+        Names the model in errors.
+
+    Returns
+    -------
+    np.ndarray
+        float64 (labels,).
+    """
+    probs = np.asarray(probs, dtype=np.float64).reshape(-1)
+    if probs.shape[0] != len(card.labels):
+        raise ModelError(source, f"model returned {probs.shape[0]} outputs, the card lists "
+                         f"{len(card.labels)}")
+    if not np.all(np.isfinite(probs)):
+        raise ModelError(source, "model returned NaN or infinite outputs")
+    if probs.min() < 0.0 or probs.max() > 1.0:
+        raise ModelError(
+            source,
+            f"model outputs span [{probs.min():.3g}, {probs.max():.3g}], not probabilities "
+            "(the card says sigmoid)",
+        )
+    return probs
+
+
+def build_prediction(
+    card: ModelCard, probs: np.ndarray, image_id: str, source: str = "model"
+) -> Prediction:
+    """Assemble a Prediction from one image's outputs, as the card maps them.
+
+    Parameters
+    ----------
+    card
+        The model card (labels, findings, thresholds).
+    probs
+        Sigmoid outputs, one per card label.
+    image_id
+        The analysed image's id.
+    source
+        Names the model in errors.
+
+    Returns
+    -------
+    Prediction
+        Every VinDr-CXR finding in order: probability and threshold, or None when the model does
+        not score it; ``no_finding``; extras (outputs not mapped to a VinDr-CXR finding).
+    """
+    probs = check_probabilities(probs, card, source)
+    scores = []
+    for finding in VINDR_FINDINGS:
+        index = card.index_of_finding(finding)
+        if index is None:
+            scores.append(FindingScore(finding, None, None, False))
+            continue
+        p = float(probs[index])
+        threshold = float(card.labels[index].threshold)
+        scores.append(FindingScore(finding, p, threshold, p >= threshold))
+    nf = card.no_finding_index
+    extras = {lab.name: float(probs[i]) for i, lab in enumerate(card.labels) if lab.finding is None}
+    return Prediction(
+        image_id=image_id,
+        model_name=card.name,
+        model_version=card.version,
+        weights_sha256=card.weights_sha256,
+        scores=tuple(scores),
+        no_finding=None if nf is None else float(probs[nf]),
+        extras=extras,
+    )

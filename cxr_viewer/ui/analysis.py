@@ -1,0 +1,379 @@
+"""AnalysisController: the model's second opinion, computed off the GUI thread.
+
+* ``load_model(path)`` loads a bundle folder (or a bare ``.keras``/``.h5`` file with a card
+  preset) in a worker; TensorFlow is imported there, so the window is up before TensorFlow is.
+  Right after, a second worker traces the heat-map graph (seconds for a DenseNet) so the first
+  image's heat maps come quickly.
+* ``analyse(image)`` runs predict, then all-label heat maps, in the analysis worker.  Opening
+  another image makes the old job stale: it stops between steps, and anything it still
+  delivers is dropped (generation counters, and the image id), never shown on the wrong image.
+* ``request_cams(method, finding=None)`` recomputes the heat maps of the current image with
+  another method: all findings for the fast Grad-CAM, the finding looked at for the slow
+  tf-keras-vis methods (results per method are remembered for the current image).
+* Every failure becomes ``failed(str)`` with a message naming the file and the cause, and
+  ``statusChanged("Failed: ...")``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+
+log = logging.getLogger(__name__)
+
+STATUS_LOADING = "Loading model..."
+STATUS_ANALYSING = "Analysing..."
+STATUS_HEATMAPS = "Computing heat maps..."
+STATUS_DONE = "Done"
+STATUS_NO_MODEL = "No model loaded"
+
+Steps = Callable[[], Iterator[tuple[str, Any]]]
+
+
+def error_message(exc: BaseException) -> str:
+    """One line for the user: our errors already name the file and the cause."""
+    from cxr_viewer.errors import CxrError
+
+    if isinstance(exc, CxrError):
+        return str(exc)
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class _JobSignals(QObject):
+    # (job kind, generations at submit, event kind, payload); created in the GUI thread
+    event = Signal(object)
+
+
+class _Job(QRunnable):
+    """Runs a generator of (event kind, payload) steps; stops between steps once stale."""
+
+    def __init__(self, kind: str, tag: Any, steps: Steps, alive: Callable[[], bool],
+                 signals: _JobSignals) -> None:
+        super().__init__()
+        self.setAutoDelete(True)
+        self._kind, self._tag, self._steps, self._alive = kind, tag, steps, alive
+        self._signals = signals
+
+    def run(self) -> None:  # worker thread
+        emit = self._signals.event.emit
+        try:
+            if self._alive():
+                for event, payload in self._steps():
+                    emit((self._kind, self._tag, event, payload))
+                    if not self._alive():
+                        break
+        except BaseException as exc:  # noqa: BLE001 - every failure goes back to the GUI thread
+            emit((self._kind, self._tag, "error", exc))
+        finally:
+            emit((self._kind, self._tag, "done", None))
+
+
+class AnalysisController(QObject):
+    """Loads the model and analyses images in the background (see the module docstring)."""
+
+    statusChanged = Signal(str)
+    modelLoaded = Signal(object)  # ModelCard
+    predictionReady = Signal(object)  # Prediction
+    camsReady = Signal(object)  # CamResult
+    failed = Signal(str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        # One analysis at a time (TensorFlow already uses both cores); the warm-up trace runs
+        # beside it so that a prediction never waits for it.
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self._warm_pool = QThreadPool(self)
+        self._warm_pool.setMaxThreadCount(1)
+        self._bundle: Any = None
+        self._model_gen = 0
+        self._image_gen = 0
+        self._cams_gen = 0
+        self._image: Any = None
+        self._method = "gradcam"
+        self._prediction: Any = None
+        self._focus: str | None = None  # the finding the user looks at (slow methods)
+        self._cams: dict[str, Any] = {}  # method -> CamResult of the current image
+        self._complete: set[str] = set()  # methods whose maps cover every scored finding
+        self._last_cams: Any = None
+        self._predicting = False  # a prediction of the current image is queued or running
+        # method -> (cams generation, scope) of the job computing it
+        self._pending_cams: dict[str, tuple[int, str | None]] = {}
+        self._loading = False
+        self._live: set[_JobSignals] = set()
+
+    # ---- state ---------------------------------------------------------------------------
+    @property
+    def bundle(self) -> Any:
+        """The loaded ModelBundle, or None."""
+        return self._bundle
+
+    @property
+    def card(self) -> Any:
+        return None if self._bundle is None else self._bundle.card
+
+    @property
+    def method(self) -> str:
+        return self._method
+
+    @property
+    def image(self) -> Any:
+        return self._image
+
+    def is_busy(self) -> bool:
+        """True while any worker job (load, warm-up, analysis) is queued or running."""
+        return bool(self._live)
+
+    # ---- jobs ----------------------------------------------------------------------------
+    def _submit(self, pool: QThreadPool, kind: str, tag: Any, steps: Steps,
+                alive: Callable[[], bool]) -> None:
+        signals = _JobSignals()
+        signals.event.connect(self._on_event)
+        self._live.add(signals)
+        pool.start(_Job(kind, tag, steps, alive, signals))
+
+    @Slot(object)
+    def _on_event(self, event: tuple[str, Any, str, Any]) -> None:
+        kind, tag, what, payload = event
+        if what == "done":
+            sender = self.sender()
+            self._live.discard(sender)  # type: ignore[arg-type]
+            if kind == "analysis" and tag[0] == self._image_gen:
+                _, cams_gen, predict, method = tag
+                self._predicting = self._predicting and not predict
+                if self._pending_cams.get(method, (None,))[0] == cams_gen:
+                    del self._pending_cams[method]
+            return
+        handler = getattr(self, f"_on_{kind}_event")
+        handler(tag, what, payload)
+
+    # ---- model ---------------------------------------------------------------------------
+    def load_model(self, path: str | Path, card: Any = None) -> None:
+        """Load a bundle folder, or a bare ``.keras``/``.h5`` file with ``card`` (default: the
+        seed-project preset), in the background.  ``modelLoaded(card)`` follows, or ``failed``."""
+        self._model_gen += 1
+        gen = self._model_gen
+        self._bundle = None
+        self._loading = True
+        self._forget_results()
+        self.statusChanged.emit(STATUS_LOADING)
+        target = Path(path)
+
+        def steps() -> Iterator[tuple[str, Any]]:
+            from cxr_viewer.inference.bundle import load_any
+
+            bundle = load_any(target, card)
+            # trace the prediction graph here: the first image's findings come without delay
+            bundle.warm_up(cams=False)
+            yield "loaded", bundle
+
+        self._submit(self._pool, "load", gen, steps, lambda: gen == self._model_gen)
+
+    def set_bundle(self, bundle: Any) -> None:
+        """Use an already loaded ModelBundle (tests, the self-test)."""
+        self._model_gen += 1
+        self._loading = False
+        self._install(bundle)
+
+    def _on_load_event(self, gen: int, what: str, payload: Any) -> None:
+        if gen != self._model_gen:
+            return  # a newer load_model() superseded this one
+        self._loading = False
+        if what == "error":
+            self._fail(payload, prefix="Could not load the model: ")
+            return
+        self._install(payload)
+
+    def _install(self, bundle: Any) -> None:
+        self._bundle = bundle
+        self._forget_results()
+        card = bundle.card
+        self.statusChanged.emit(f"Model ready: {card.name} {card.version}")
+        self.modelLoaded.emit(card)
+        gen = self._model_gen
+        self._submit(self._warm_pool, "warm", gen, self._warm_steps(bundle),
+                     lambda: gen == self._model_gen)
+        if self._image is not None and self._bundle is bundle:
+            self.analyse(self._image)
+
+    @staticmethod
+    def _warm_steps(bundle: Any) -> Steps:
+        def steps() -> Iterator[tuple[str, Any]]:
+            bundle.warm_up()
+            yield "warmed", None
+
+        return steps
+
+    def _on_warm_event(self, gen: int, what: str, payload: Any) -> None:
+        if gen == self._model_gen and what == "error":
+            self._fail(payload, prefix="Heat-map preparation failed: ")
+
+    # ---- analysis ------------------------------------------------------------------------
+    def _forget_results(self) -> None:
+        self._image_gen += 1
+        self._cams_gen += 1
+        self._prediction = None
+        self._cams = {}
+        self._complete = set()
+        self._last_cams = None
+        self._predicting = False
+        self._pending_cams = {}
+
+    def analyse(self, image: Any) -> None:
+        """Analyse ``image`` (an ImageData): ``predictionReady`` then ``camsReady``.
+
+        The previous image's job becomes stale.  Asking again for the image already being
+        analysed does nothing; asking for an analysed image re-emits its results.
+        """
+        same = self._image is not None and image.image_id == self._image.image_id
+        if not same:
+            self._image = image
+            self._forget_results()
+        if self._bundle is None:
+            self.statusChanged.emit(STATUS_LOADING if self._loading else STATUS_NO_MODEL)
+            return
+        if same and self._prediction is not None:
+            self.predictionReady.emit(self._prediction)
+            self._last_cams = None  # re-emit the heat maps too
+            self.request_cams(self._method)
+            return
+        if same and self._predicting:
+            return  # already on its way
+        self._start(predict=True, method=self._method, scope=self._scope(self._method))
+
+    def request_cams(self, method: str, finding: str | None = None) -> None:
+        """Heat maps of the current image with ``method``.
+
+        ``gradcam`` (the fast path) computes every finding at once.  The tf-keras-vis methods
+        (``gradcam++``, ``scorecam``, ``saliency``) take seconds per finding on a DenseNet, so
+        they compute the finding being looked at: ``finding`` (remembered for the next images),
+        else the top-ranked one; ask again with another finding to add its map.  Results are
+        remembered for the current image; a request already satisfied re-emits nothing new.
+        """
+        from cxr_viewer.inference.gradcam import METHODS
+
+        if method not in METHODS:
+            self.failed.emit(f"unknown heat-map method {method!r}")
+            return
+        self._method = method
+        if finding is not None:
+            self._focus = finding
+        if self._image is None or self._bundle is None:
+            return
+        scope = self._scope(method)
+        cached = self._cams.get(method)
+        if cached is not None and (
+            method in self._complete if scope is None else scope in cached.maps
+        ):
+            self._cams_gen += 1  # an older request must not land after this one
+            if cached is not self._last_cams:
+                self._last_cams = cached
+                self.camsReady.emit(cached)
+            self.statusChanged.emit(STATUS_DONE)
+            return
+        if self._pending_cams.get(method) == (self._cams_gen, scope):
+            return  # the latest request is this one, already on its way
+        self._start(predict=False, method=method, scope=scope)
+
+    def _scope(self, method: str) -> str | None:
+        """None: every finding; a name: that finding; "": the top-ranked one (after predict)."""
+        if method == "gradcam" or self._bundle is None:
+            return None
+        scored = self._bundle.card.scored_findings
+        if self._focus in scored:
+            return self._focus
+        if self._prediction is not None:
+            ranked = [s.finding for s in self._prediction.ranked() if s.probability is not None]
+            return ranked[0] if ranked else None
+        return ""
+
+    def _start(self, predict: bool, method: str, scope: str | None) -> None:
+        bundle, image = self._bundle, self._image
+        self._cams_gen += 1
+        image_gen, cams_gen = self._image_gen, self._cams_gen
+        self._pending_cams[method] = (cams_gen, scope)
+        self._predicting = self._predicting or predict
+        self.statusChanged.emit(STATUS_ANALYSING if predict else STATUS_HEATMAPS)
+
+        def image_alive() -> bool:
+            return image_gen == self._image_gen
+
+        def steps() -> Iterator[tuple[str, Any]]:
+            prediction = None
+            if predict:
+                prediction = bundle.predict(image)
+                yield "prediction", prediction
+            if image_alive() and cams_gen == self._cams_gen:
+                findings = None if scope is None else [scope] if scope else None
+                if scope == "" and prediction is not None:
+                    top = [s.finding for s in prediction.ranked() if s.probability is not None]
+                    findings = top[:1] or None
+                result = bundle.cams(image, findings=findings, method=method)
+                yield "cams", (result, findings is None)
+
+        tag = (image_gen, cams_gen, predict, method)
+        self._submit(self._pool, "analysis", tag, steps, image_alive)
+
+    def _on_analysis_event(self, tag: tuple[int, int, bool, str], what: str, payload: Any) -> None:
+        from cxr_viewer.inference.gradcam import merge_cam_maps
+        from cxr_viewer.inference.results import CamResult
+
+        image_gen, cams_gen, _predict, method = tag
+        image = self._image
+        if image_gen != self._image_gen or image is None:
+            return  # stale: the user moved to another image
+        if what == "error":
+            self._fail(payload)
+            return
+        result = payload[0] if what == "cams" else payload
+        if getattr(result, "image_id", None) != image.image_id:
+            return  # belt and braces: never show A's results on B
+        if what == "prediction":
+            self._prediction = payload
+            self.predictionReady.emit(payload)
+            self.statusChanged.emit(STATUS_HEATMAPS)
+        elif what == "cams":
+            complete = payload[1]
+            old = self._cams.get(method)
+            if old is not None and not complete:
+                result = CamResult(result.image_id, result.method,
+                                   merge_cam_maps(old.maps, result.maps), result.note)
+            # remembered under the method asked for (a no-conv model answers with saliency)
+            self._cams[method] = result
+            if complete:
+                self._complete.add(method)
+            if cams_gen != self._cams_gen:
+                return  # a newer heat-map request is on its way
+            self._last_cams = result
+            self.camsReady.emit(result)
+            self.statusChanged.emit(STATUS_DONE)
+
+    def cancel(self) -> None:
+        """Forget the current image; whatever its job still delivers is dropped."""
+        self._image = None
+        self._forget_results()
+
+    # ---- errors and shutdown ---------------------------------------------------------------
+    def _fail(self, exc: BaseException, prefix: str = "") -> None:
+        from cxr_viewer.errors import CxrError
+
+        if not isinstance(exc, CxrError | ValueError):
+            log.error("analysis failed", exc_info=exc)
+        message = prefix + error_message(exc)
+        self.statusChanged.emit(f"Failed: {message}")
+        self.failed.emit(message)
+
+    def shutdown(self, timeout_ms: int = 30000) -> None:
+        """Drop queued work and wait for running jobs (TensorFlow calls cannot be interrupted)."""
+        self._model_gen += 1
+        self._forget_results()
+        for pool in (self._pool, self._warm_pool):
+            pool.clear()
+        for pool in (self._pool, self._warm_pool):
+            pool.waitForDone(timeout_ms)
+        self._live.clear()  # cleared jobs never report "done"
