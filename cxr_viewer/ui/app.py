@@ -1,0 +1,106 @@
+"""``run_gui``: the QApplication, dark theme, high-DPI policy, the main window.
+
+The window is shown before TensorFlow is imported: the model loads in the analysis worker after the
+event loop has started.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QColor, QGuiApplication, QPalette
+from PySide6.QtWidgets import QApplication
+
+from cxr_viewer.paths import resources_dir
+from cxr_viewer.ui.settings import APPLICATION, ORGANIZATION, make_settings
+
+THEMES = ("dark", "light")
+
+
+def dark_palette() -> QPalette:
+    p = QPalette()
+    base, window, text = QColor(24, 24, 26), QColor(36, 36, 40), QColor(220, 220, 220)
+    p.setColor(QPalette.ColorRole.Window, window)
+    p.setColor(QPalette.ColorRole.WindowText, text)
+    p.setColor(QPalette.ColorRole.Base, base)
+    p.setColor(QPalette.ColorRole.AlternateBase, QColor(32, 32, 36))
+    p.setColor(QPalette.ColorRole.ToolTipBase, window)
+    p.setColor(QPalette.ColorRole.ToolTipText, text)
+    p.setColor(QPalette.ColorRole.Text, text)
+    p.setColor(QPalette.ColorRole.Button, window)
+    p.setColor(QPalette.ColorRole.ButtonText, text)
+    p.setColor(QPalette.ColorRole.BrightText, QColor(255, 80, 80))
+    p.setColor(QPalette.ColorRole.Highlight, QColor(42, 110, 180))
+    p.setColor(QPalette.ColorRole.HighlightedText, QColor(255, 255, 255))
+    p.setColor(QPalette.ColorRole.Link, QColor(90, 160, 230))
+    for role in (QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText,
+                 QPalette.ColorRole.WindowText):
+        p.setColor(QPalette.ColorGroup.Disabled, role, QColor(120, 120, 120))
+    return p
+
+
+def apply_theme(app: QApplication, theme: str = "dark") -> None:
+    """Fusion style with the dark palette and ``resources/style/<theme>.qss`` when present."""
+    app.setStyle("Fusion")
+    if theme == "dark":
+        app.setPalette(dark_palette())
+    else:
+        app.setPalette(app.style().standardPalette())
+    qss = resources_dir() / "style" / f"{theme}.qss"
+    app.setStyleSheet(qss.read_text(encoding="utf-8") if qss.is_file() else "")
+
+
+def make_app(argv: list[str] | None = None) -> QApplication:
+    """The QApplication (created once), with names for QSettings and high-DPI pass-through."""
+    app = QApplication.instance()
+    if app is None:
+        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
+            Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+        app = QApplication(argv if argv is not None else sys.argv[:1])
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationDisplayName("cxr-viewer")
+    icon = resources_dir() / "icons" / "cxr-viewer.png"
+    if icon.is_file():
+        from PySide6.QtGui import QIcon
+
+        app.setWindowIcon(QIcon(str(icon)))
+    return app
+
+
+def default_paths() -> list[str]:
+    """The generated sample study's files (made on first use; no patient data)."""
+    from cxr_viewer.io.sample import sample_study_dir
+
+    folder = sample_study_dir()
+    files = sorted(str(p) for p in folder.iterdir() if p.is_file())
+    return files or [str(folder)]
+
+
+def run_gui(paths: list[str], *, load_model: bool = True) -> int:
+    """Start the viewer on ``paths`` (files/folders; the sample study when empty) and run the event
+    loop. Returns the exit status."""
+    app = make_app()
+    settings = make_settings()
+    theme = str(settings.value("theme", "dark"))
+    apply_theme(app, theme if theme in THEMES else "dark")
+    from cxr_viewer.ui.main_window import MainWindow
+
+    window = MainWindow(settings=settings)
+    window.show()
+    targets = [str(Path(p)) for p in paths]
+
+    def start() -> None:
+        window.repaint()  # the first frame is on screen before any worker starts
+        try:
+            window.open_paths(targets or default_paths())
+        except Exception as exc:  # noqa: BLE001 - the window stays up and says why
+            window.statusBar().showMessage(f"Could not open the sample study: {exc}")
+        if load_model:
+            window.load_default_model()
+
+    # After the first paint: the window is up before any decoding or TensorFlow import.
+    QTimer.singleShot(0, start)
+    return int(app.exec())
