@@ -676,14 +676,21 @@ class MainWindow(QMainWindow):
     def _on_finding_selected(self, finding: str) -> None:
         from dataclasses import replace
 
-        self.overlay = replace(self._overlay_settings(), finding=finding, visible=True)
+        old = self._overlay_settings()
+        self.overlay = replace(old, finding=finding, visible=True)
+        # The slow methods (Grad-CAM++, Score-CAM, saliency) compute only the finding on show.
+        if old.method != "gradcam" and finding != old.finding and self.analysis is not None:
+            self.analysis.request_cams(old.method, finding)
         self._update_heatmap()
 
     def _on_overlay_changed(self, settings) -> None:
         old = self._overlay_settings()
         self.overlay = settings
-        if settings.method != old.method and self.analysis is not None:
-            self.analysis.request_cams(settings.method)
+        changed = settings.method != old.method or (
+            settings.method != "gradcam" and settings.finding != old.finding
+        )
+        if changed and self.analysis is not None:
+            self.analysis.request_cams(settings.method, settings.finding)
         self._update_heatmap()
 
     def toggle_heatmap(self) -> None:
