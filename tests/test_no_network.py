@@ -1,0 +1,99 @@
+"""A reading workstation holds patient data: the app opens no network connection.
+
+The whole main job runs in a fresh interpreter with a ``sys.addaudithook`` that records every
+socket connect / sendto / name lookup to a non-local address family (AF_UNIX IPC to the X server
+or D-Bus is local and allowed). This sees every connection made through Python's socket module
+(urllib, requests, http.client, keras' downloaders); C++ code that opens sockets itself would not
+be seen, so the same run also sets no proxy and asserts that nothing tried a name lookup.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+GUARD = r"""
+import json, socket, sys
+attempts = []
+def hook(event, args):
+    if event in ("socket.connect", "socket.sendto", "socket.sendmsg"):
+        sock = args[0]
+        if getattr(sock, "family", None) in (socket.AF_INET, socket.AF_INET6):
+            attempts.append([event, repr(args[1] if len(args) > 1 else None)])
+    elif event in ("socket.getaddrinfo", "socket.gethostbyname", "urllib.Request"):
+        attempts.append([event, repr(args[:2])])
+sys.addaudithook(hook)
+"""
+
+JOB = r"""
+import os, tempfile
+from pathlib import Path
+from cxr_viewer.cli import main
+from cxr_viewer.io.sample import sample_study_dir
+out = Path(tempfile.mkdtemp())
+sample = sorted(str(p) for p in sample_study_dir().iterdir() if p.suffix == ".dcm")
+assert main(["predict", *sample, "--out", str(out / "pred"), "--heatmaps"]) == 0
+assert main(["export", sample[0], str(out / "export.png")]) == 0
+assert main(["export", sample[0], str(out / "export.dcm")]) == 0
+
+from PySide6.QtCore import QEventLoop, QTimer
+from cxr_viewer.ui.app import make_app
+from cxr_viewer.ui.main_window import MainWindow
+app = make_app()
+win = MainWindow(load_default_model=True)
+win.show()
+loop = QEventLoop()
+got = []
+win.analysis.camsReady.connect(lambda c: (got.append(c), loop.quit()))
+win.analysis.failed.connect(lambda m: (got.append(m), loop.quit()))
+win.open_paths(sample[:1])
+QTimer.singleShot(240_000, loop.quit)
+loop.exec()
+win.shutdown(); win.close()
+assert got and not isinstance(got[0], str), got
+print("GUI analysed:", type(got[0]).__name__)
+"""
+
+
+@pytest.mark.slow
+def test_main_job_opens_no_network_connection(tmp_path) -> None:
+    if not (REPO_ROOT / "models" / "default" / "model.json").is_file():
+        pytest.fail("models/default is missing: the bundled model is part of the repository")
+    code = GUARD + JOB + "\nprint('ATTEMPTS=' + json.dumps(attempts))\n"
+    env = {
+        k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")
+    } | {
+        "QT_QPA_PLATFORM": "offscreen",
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "CXR_VIEWER_SETTINGS_DIR": str(tmp_path / "settings"),
+        "HOME": str(tmp_path),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "GUI analysed: CamResult" in out.stdout
+    line = [x for x in out.stdout.splitlines() if x.startswith("ATTEMPTS=")][-1]
+    attempts = json.loads(line.removeprefix("ATTEMPTS="))
+    assert attempts == [], f"network activity: {attempts}"
+
+
+def test_guard_sees_a_connection_attempt() -> None:
+    """The guard itself works: a connect to a closed local port is recorded."""
+    code = GUARD + (
+        "import socket\n"
+        "s = socket.socket()\n"
+        "try:\n    s.connect(('127.0.0.1', 9))\nexcept OSError:\n    pass\n"
+        "print('ATTEMPTS=' + json.dumps(attempts))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    line = [x for x in out.stdout.splitlines() if x.startswith("ATTEMPTS=")][-1]
+    attempts = json.loads(line.removeprefix("ATTEMPTS="))
+    assert attempts and attempts[0][0] == "socket.connect"
