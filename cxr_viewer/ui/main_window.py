@@ -741,7 +741,11 @@ class MainWindow(QMainWindow):
             "prediction": self.prediction,
             "cams": self.cams,
             "overlay": ov,
-            "finding": ov.finding if (ov is not None and ov.visible) else None,
+            # Only a heat map that is computed (and so on screen) goes into the export.
+            "finding": ov.finding
+            if (ov is not None and ov.visible and self.cams is not None
+                and ov.finding in self.cams.maps)
+            else None,
             "measurements": [(m.r0, m.c0, m.r1, m.c1, m.mm) for m in v.measurements],
             "card": self.card,
             "include_patient_details": False,
