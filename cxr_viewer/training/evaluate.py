@@ -1,0 +1,729 @@
+"""Evaluation of a trained model on held-out patients, the model card and the report.
+
+``evaluate_split`` measures, on the validation side of the seeded patient split:
+
+- per label: AUROC with a patient-bootstrap 95% CI, average precision, the operating threshold
+  (Youden's J on this set, or the card's), sensitivity/specificity at it, ECE and Brier score;
+- heat-map localization against radiologist boxes: pointing-game hit rate and mIoU of the CAM
+  thresholded at half its maximum, each beside the same score of a location prior (a fixed map
+  peaking where that finding's *training* boxes overlap most).
+
+``finalize_bundle`` turns a trained ``.keras`` file into ``models/<name>/`` (weights + card) and
+writes the report (markdown, JSON, ROC PNG). ``reproduce`` re-runs the evaluation of a bundle and
+compares it with the numbers stored on its card.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from collections import defaultdict
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cxr_viewer.inference.card import InputSpec, LabelSpec, ModelCard
+from cxr_viewer.training import metrics as M
+from cxr_viewer.training.config import TrainConfig
+from cxr_viewer.training.datasets import Record
+from cxr_viewer.training.labels import (
+    MODEL_LABEL_NAMES,
+    MODEL_LABELS,
+    NIH_TO_VINDR,
+    NOT_SCORED_BY_NIH,
+    model_label_for_box,
+)
+
+SCORED = [i for i, (_, finding) in enumerate(MODEL_LABELS) if finding is not None]
+LOCALIZATION_BOX_SOURCES = ("NIH_BBox_List_2017",)
+CAM_IOU_THRESHOLD = 0.5
+N_BOOT = 1000
+#: Findings excluded from the pooled "other findings" localization score (the issue's rule:
+#: effusion is reported on its own; a location prior already hits 1.00 for cardiomegaly).
+POOL_EXCLUDE = ("Cardiomegaly", "Pleural effusion")
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_keras_model(path: str | Path) -> Any:
+    """Load a ``.keras`` file without compiling, with ``safe_mode=True`` (as the app does)."""
+    import keras
+
+    return keras.saving.load_model(str(path), compile=False, safe_mode=True)
+
+
+def _model_input(images: np.ndarray, normalization: str, channels: int) -> np.ndarray:
+    from cxr_viewer.inference.preprocess import normalize
+
+    return np.stack([normalize(img, normalization, channels) for img in images]).astype(np.float32)
+
+
+def predict_probabilities(
+    model: Any, images: np.ndarray, normalization: str = "unit", channels: int = 1, batch: int = 32
+) -> np.ndarray:
+    """Sigmoid outputs for (N, S, S) uint8 letterboxed images -> (N, labels) float32."""
+    out = []
+    for i in range(0, len(images), batch):
+        x = _model_input(images[i : i + batch], normalization, channels)
+        out.append(np.asarray(model(x, training=False), np.float32))
+    return np.concatenate(out) if out else np.zeros((0, len(MODEL_LABELS)), np.float32)
+
+
+class _GradCam:
+    """All-label Grad-CAM: the app's fast path (``inference.gradcam.CamEngine``) when present,
+    otherwise the same computation here (jacobian of the logits w.r.t. the layer activations)."""
+
+    def __init__(self, model: Any, layer: str, input_shape: tuple[int, int, int]) -> None:
+        try:
+            from cxr_viewer.inference.gradcam import CamEngine
+
+            self._engine: Any = CamEngine(model, layer, input_shape)
+            self.implementation = "cxr_viewer.inference.gradcam.CamEngine (fast all-label Grad-CAM)"
+        except ImportError:
+            self._engine = None
+            self._fn = self._build(model, layer)
+            self.implementation = "cxr_viewer.training.evaluate._GradCam (GradientTape)"
+
+    @staticmethod
+    def _build(model: Any, layer: str) -> Any:
+        import keras
+        import tensorflow as tf
+
+        clone = keras.models.clone_model(model)
+        clone.set_weights(model.get_weights())
+        clone.layers[-1].activation = keras.activations.linear
+        grad_model = keras.Model(clone.inputs, [clone.get_layer(layer).output, clone.outputs[0]])
+
+        @tf.function
+        def fn(x: Any) -> Any:
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                tape.watch(x)
+                feats, logits = grad_model(x, training=False)
+            jac = tape.batch_jacobian(logits, feats)
+            w = tf.reduce_mean(jac, axis=[2, 3])
+            return tf.nn.relu(tf.einsum("bhwc,blc->blhw", feats, w))[0]
+
+        return fn
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """(1, S, S, C) -> raw CAMs (labels, h, w)."""
+        if self._engine is not None:
+            return self._engine.gradcam_all(x)[0]
+        return self._fn(x).numpy()
+
+
+def _box_groups(record: Record) -> dict[str, list[M.BoxXYXY]]:
+    groups: dict[str, list[M.BoxXYXY]] = defaultdict(list)
+    for b in record.boxes:
+        if b.source not in LOCALIZATION_BOX_SOURCES:
+            continue
+        label = model_label_for_box(b.finding)
+        if label is not None:
+            groups[label].append((b.x1, b.y1, b.x2, b.y2))
+    return groups
+
+
+def _image_shape(record: Record) -> tuple[int, int]:
+    import cv2
+
+    img = cv2.imread(str(record.image_path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        from cxr_viewer.training.preprocess import display_image
+
+        img = display_image(record.image_path)
+    return int(img.shape[0]), int(img.shape[1])
+
+
+def localization(
+    model: Any,
+    cam_layer: str,
+    train: list[Record],
+    val: list[Record],
+    val_images: np.ndarray,
+    normalization: str = "unit",
+    channels: int = 1,
+) -> dict[str, Any]:
+    """Pointing game and mIoU of Grad-CAM vs the location prior on the validation boxes."""
+    from cxr_viewer.imaging.geometry import fit_transform
+
+    size = val_images.shape[1]
+    # location prior per label, from the training images' boxes
+    prior_boxes: dict[str, list[list[M.BoxXYXY]]] = defaultdict(list)
+    prior_shapes: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    shape_cache: dict[Path, tuple[int, int]] = {}
+
+    def shape_of(rec: Record) -> tuple[int, int]:
+        if rec.image_path not in shape_cache:
+            shape_cache[rec.image_path] = _image_shape(rec)
+        return shape_cache[rec.image_path]
+
+    for rec in train:
+        for label, boxes in _box_groups(rec).items():
+            prior_boxes[label].append(boxes)
+            prior_shapes[label].append(shape_of(rec))
+    priors = {
+        label: M.location_prior(prior_boxes[label], prior_shapes[label]) for label in prior_boxes
+    }
+    cam = _GradCam(model, cam_layer, (size, size, channels))
+    pairs: list[dict[str, Any]] = []
+    for i, rec in enumerate(val):
+        groups = _box_groups(rec)
+        if not groups:
+            continue
+        shape = shape_of(rec)
+        transform = fit_transform(shape, (size, size), "letterbox")
+        raw = cam(_model_input(val_images[i : i + 1], normalization, channels))
+        for label, boxes in groups.items():
+            j = MODEL_LABEL_NAMES.index(label)
+            full = transform.invert_map(raw[j], shape)
+            prior = priors.get(label)
+            entry: dict[str, Any] = {
+                "image_id": rec.image_id,
+                "label": label,
+                "hit": M.pointing_game_hit(full, boxes),
+                "iou": M.cam_iou(full, boxes, CAM_IOU_THRESHOLD),
+            }
+            if prior is not None:
+                import cv2
+
+                prior_full = cv2.resize(prior, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+                entry["prior_hit"] = M.pointing_game_hit(prior_full, boxes)
+                entry["prior_iou"] = M.cam_iou(prior_full, boxes, CAM_IOU_THRESHOLD)
+            pairs.append(entry)
+
+    def summary(sel: list[dict[str, Any]]) -> dict[str, Any]:
+        with_prior = [p for p in sel if "prior_hit" in p]
+        return {
+            "n": len(sel),
+            "pointing_game": float(np.mean([p["hit"] for p in sel])) if sel else None,
+            "miou": float(np.mean([p["iou"] for p in sel])) if sel else None,
+            "prior_pointing_game": float(np.mean([p["prior_hit"] for p in with_prior]))
+            if with_prior else None,
+            "prior_miou": float(np.mean([p["prior_iou"] for p in with_prior]))
+            if with_prior else None,
+        }
+
+    per_label = {
+        label: summary([p for p in pairs if p["label"] == label])
+        for label in MODEL_LABEL_NAMES
+        if any(p["label"] == label for p in pairs)
+    }
+    pooled = summary([p for p in pairs if p["label"] not in POOL_EXCLUDE])
+    return {
+        "boxes": "radiologist boxes (" + ", ".join(LOCALIZATION_BOX_SOURCES) + ") of the "
+        "validation images, one (image, finding) pair per finding boxed on an image",
+        "cam": cam.implementation + f"; layer {cam_layer!r}; mapped back to the original pixels",
+        "iou_threshold": f"CAM >= {CAM_IOU_THRESHOLD} x its maximum vs the union of the boxes",
+        "prior": "fixed map: count of training-split boxes of the finding covering each point "
+        "(normalised coordinates), peak where they overlap most",
+        "per_finding": per_label,
+        "pooled_other_except_cardiomegaly": {**pooled, "excluded": list(POOL_EXCLUDE)},
+    }
+
+
+def classification_metrics(
+    targets: np.ndarray,
+    probs: np.ndarray,
+    patients: list[str],
+    thresholds: dict[str, float] | None = None,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Per-label metrics over the annotated images; thresholds chosen by Youden's J unless
+    given (name -> threshold)."""
+    groups = np.asarray(patients)
+    per_label: dict[str, Any] = {}
+    for j, (name, finding) in enumerate(MODEL_LABELS):
+        keep = targets[:, j] >= 0
+        y, p, g = targets[keep, j], probs[keep, j], groups[keep]
+        n_pos = int(y.sum())
+        thr = thresholds[name] if thresholds and name in thresholds else M.youden_threshold(y, p)
+        sens, spec = M.sensitivity_specificity(y, p, thr)
+        lo, hi, n_valid = M.bootstrap_ci(M.auroc, y, p, g, n_boot=n_boot, seed=seed + j)
+        per_label[name] = {
+            "finding": finding,
+            "n": int(keep.sum()),
+            "n_pos": n_pos,
+            "auroc": _r(M.auroc(y, p)),
+            "auroc_ci95": [_r(lo), _r(hi)],
+            "ap": _r(M.average_precision(y, p)),
+            "prevalence": _r(n_pos / max(int(keep.sum()), 1)),
+            "threshold": float(thr),  # full precision: the card's threshold reproduces sens/spec
+            "sensitivity": _r(sens),
+            "specificity": _r(spec),
+            "ece": _r(M.expected_calibration_error(y, p)),
+            "brier": _r(M.brier_score(y, p)),
+        }
+    scored = [MODEL_LABEL_NAMES[j] for j in SCORED]
+    aucs = [per_label[n]["auroc"] for n in scored if per_label[n]["auroc"] is not None]
+
+    def mean_auc(idx: np.ndarray) -> float:
+        vals = [M.auroc(targets[idx, j], probs[idx, j]) for j in SCORED]
+        vals = [v for v in vals if np.isfinite(v)]
+        return float(np.mean(vals)) if vals else float("nan")
+
+    uniq, inverse = np.unique(groups, return_inverse=True)
+    members = [np.nonzero(inverse == k)[0] for k in range(len(uniq))]
+    rng = np.random.default_rng(seed + 1000)
+    boots = []
+    for _ in range(n_boot):
+        pick = rng.integers(0, len(uniq), len(uniq))
+        boots.append(mean_auc(np.concatenate([members[k] for k in pick])))
+    boots = [b for b in boots if np.isfinite(b)]
+    ys = np.concatenate([targets[:, j] for j in SCORED])
+    ps = np.concatenate([probs[:, j] for j in SCORED])
+    ok = ys >= 0
+    return {
+        "per_label": per_label,
+        "mean_auroc_scored": _r(float(np.mean(aucs))) if aucs else None,
+        "mean_auroc_scored_ci95": [_r(float(np.quantile(boots, 0.025))),
+                                   _r(float(np.quantile(boots, 0.975)))] if boots else None,
+        "scored_labels": scored,
+        "ece_scored_pooled": _r(M.expected_calibration_error(ys[ok], ps[ok])),
+        "brier_scored_pooled": _r(M.brier_score(ys[ok], ps[ok])),
+    }
+
+
+def _r(v: float | None, nd: int = 4) -> float | None:
+    if v is None or not np.isfinite(v):
+        return None
+    return round(float(v), nd)
+
+
+def evaluate_split(
+    cfg: TrainConfig,
+    model: Any,
+    cam_layer: str | None,
+    thresholds: dict[str, float] | None = None,
+    log: bool = False,
+) -> dict[str, Any]:
+    """Evaluate ``model`` on the validation side of ``cfg``'s seeded patient split."""
+    from cxr_viewer.training.train import prepare_data
+
+    data = prepare_data(replace(cfg, tuning=False), log=log)
+    t0 = time.perf_counter()
+    m = cfg.model
+    probs = predict_probabilities(model, data.val_images, m.normalization, m.channels)
+    result = classification_metrics(
+        data.val_targets, probs, [r.patient_id for r in data.val], thresholds, seed=cfg.seed
+    )
+    result["split"] = {
+        "data": cfg.data.kind,
+        "root": cfg.data.root,
+        "seed": cfg.seed,
+        "val_fraction": cfg.val_fraction,
+        "train_images": len(data.train),
+        "train_patients": len({r.patient_id for r in data.train}),
+        "val_images": len(data.val),
+        "val_patients": len({r.patient_id for r in data.val}),
+        "val_ids_sha256": hashlib.sha256(
+            "\n".join(r.image_id for r in data.val).encode()
+        ).hexdigest(),
+    }
+    if cam_layer:
+        result["localization"] = localization(
+            model, cam_layer, data.train, data.val, data.val_images, m.normalization, m.channels
+        )
+    result["eval_seconds"] = round(time.perf_counter() - t0, 1)
+    result["_probs"] = probs
+    result["_targets"] = data.val_targets
+    return result
+
+
+# ------------------------------------------------------------------------------------------------
+# Card, bundle and report
+# ------------------------------------------------------------------------------------------------
+def _card_metrics(result: dict[str, Any], timing: dict[str, Any] | None) -> dict[str, Any]:
+    split = result["split"]
+    metrics = {
+        "measured_on": (
+            f"held-out validation split of {split['root']} "
+            f"({'VinDr-CXR' if split['data'] == 'vindr' else 'NIH ChestX-ray14'}): "
+            f"{split['val_images']} images of {split['val_patients']} patients never used for "
+            f"training (patient-level split, seed {split['seed']}, {split['val_fraction']:.0%} of "
+            "images); the final epoch's weights are kept (no early stopping or model selection "
+            "on this set). Thresholds are chosen on this same set (Youden's J), so sensitivity "
+            "and specificity at them are optimistic; AUROC and AP do not depend on them."
+        ),
+        "split": split,
+        "mean_auroc_scored": result["mean_auroc_scored"],
+        "mean_auroc_scored_ci95": result["mean_auroc_scored_ci95"],
+        "scored_labels": result["scored_labels"],
+        "per_label": result["per_label"],
+        "ece_scored_pooled": result["ece_scored_pooled"],
+        "brier_scored_pooled": result["brier_scored_pooled"],
+        "bootstrap": f"{N_BOOT} resamples of validation patients (percentile 95% CI)",
+    }
+    if "localization" in result:
+        metrics["localization"] = result["localization"]
+    if timing:
+        metrics["training"] = timing
+    return metrics
+
+
+def _training_data_statement(cfg: TrainConfig, split: dict[str, Any]) -> str:
+    n_images = split["train_images"] + split["val_images"]
+    split_text = (
+        f"patient-level split: {split['train_images']} images / {split['train_patients']} "
+        f"patients for training, {split['val_images']} images / {split['val_patients']} "
+        "patients held out for validation"
+    )
+    init = ("ImageNet initialisation from a local weights file" if cfg.model.imagenet_weights
+            else "trained from scratch (no pretrained weights)")
+    boxes = (f"; radiologist boxes of the training images ({', '.join(cfg.box_sources)}) also "
+             "supervise the class activation map" if cfg.box_supervision > 0 else "")
+    if cfg.data.kind == "vindr":
+        return (
+            f"{n_images} VinDr-CXR images ({cfg.data.root}), image labels aggregated over the "
+            f"three readers ({cfg.data.vindr_rule}); each image treated as its own patient; "
+            f"{split_text}; {init}{boxes}."
+        )
+    label_map = "; ".join(f"{k} -> {v}" for k, v in NIH_TO_VINDR.items())
+    return (
+        f"{n_images} NIH ChestX-ray14 images ({cfg.data.root}: frontal PA/AP radiographs; the "
+        "NIH box-annotated subset, so nearly every image has a finding - not a screening "
+        f"population); {split_text}. Labels text-mined from reports by NIH (>90% accurate per "
+        f"NIH). Label map NIH -> VinDr-CXR: {label_map} (Mass and Nodule merged into one "
+        f"output); {init}{boxes}."
+    )
+
+
+def build_card(
+    cfg: TrainConfig,
+    result: dict[str, Any],
+    cam_layer: str | None,
+    weights_sha256: str,
+    timing: dict[str, Any] | None = None,
+    architecture: str = "",
+) -> ModelCard:
+    """The model card of a trained NIH model from its evaluation result."""
+    per = result["per_label"]
+    labels = tuple(
+        LabelSpec(name=name, finding=finding, threshold=float(per[name]["threshold"]))
+        for name, finding in MODEL_LABELS
+    )
+    split = result["split"]
+    n_images = split["train_images"] + split["val_images"]
+    nih = cfg.data.kind != "vindr"
+    dataset = "NIH ChestX-ray14" if nih else "VinDr-CXR"
+    return ModelCard(
+        name=cfg.name,
+        version=cfg.version,
+        architecture=architecture,
+        labels=labels,
+        input=InputSpec(
+            height=cfg.model.input_size,
+            width=cfg.model.input_size,
+            channels=cfg.model.channels,
+            normalization=cfg.model.normalization,
+            resize="letterbox",
+        ),
+        weights="model.keras",
+        weights_sha256=weights_sha256,
+        gradcam_layer=cam_layer,
+        training_data=_training_data_statement(cfg, split),
+        intended_use=(
+            "Research use only. Not validated for clinical use, not for primary diagnosis: an AI "
+            f"second opinion trained on {n_images} {dataset} images. "
+            + (f"{len(NOT_SCORED_BY_NIH)} VinDr-CXR findings are not scored: "
+               + ", ".join(NOT_SCORED_BY_NIH) + "." if nih else "")
+        ),
+        metrics=_card_metrics(result, timing),
+        notes=(
+            "Outputs after the nine scored findings are NIH extras (Edema, Emphysema, Hernia, "
+            "Pneumonia, and Mass and Nodule separately) that the viewer does not rank. Hernia "
+            "has a single positive image in the data: its output is meaningless. Thresholds: "
+            "Youden's J on the validation split. Heat maps: Grad-CAM on layer "
+            f"{cam_layer!r} (1/16 of the input resolution)."
+        ),
+    )
+
+
+def _report_markdown(card: ModelCard, result: dict[str, Any], reproduced: str = "") -> str:
+    m = card.metrics
+    lines = [
+        f"# Model report: {card.name} {card.version}",
+        "",
+        f"Generated by `cxr-viewer evaluate` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}."
+        " Research use only, not validated for clinical use, not for primary diagnosis.",
+        "",
+        f"- Architecture: {card.architecture}",
+        f"- Input: {card.input.height}x{card.input.width}x{card.input.channels}, "
+        f"{card.input.normalization}, {card.input.resize}; Grad-CAM layer `{card.gradcam_layer}`",
+        f"- Weights: `{card.weights}` SHA-256 `{card.weights_sha256}`",
+        f"- Training data: {card.training_data}",
+        f"- Measured on: {m['measured_on']}",
+        f"- Not scored (no NIH label): {', '.join(card.not_scored_findings)}",
+        "",
+    ]
+    if reproduced:
+        lines += [reproduced, ""]
+    mean, ci = result["mean_auroc_scored"], result["mean_auroc_scored_ci95"]
+    lines += [
+        f"**Mean AUROC over the {len(result['scored_labels'])} scored VinDr-CXR findings: "
+        f"{mean:.3f}** (95% CI {ci[0]:.3f}-{ci[1]:.3f}; target 0.80). Pooled over them: ECE "
+        f"{result['ece_scored_pooled']:.3f}, Brier {result['brier_scored_pooled']:.3f}.",
+        "",
+        "| output | VinDr-CXR finding | n pos / n | AUROC (95% CI) | AP | threshold | sens | spec "
+        "| ECE | Brier |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+
+    def f(v: Any) -> str:
+        return "-" if v is None else f"{v:.3f}"
+
+    for name, finding in MODEL_LABELS:
+        p = result["per_label"][name]
+        ci_l = p["auroc_ci95"]
+        auc = f"{f(p['auroc'])} ({f(ci_l[0])}-{f(ci_l[1])})"
+        lines.append(
+            f"| {name} | {finding or 'extra (not ranked)'} | {p['n_pos']} / {p['n']} | {auc} | "
+            f"{f(p['ap'])} | {f(p['threshold'])} | {f(p['sensitivity'])} | "
+            f"{f(p['specificity'])} | {f(p['ece'])} | {f(p['brier'])} |"
+        )
+    loc = result.get("localization")
+    if loc:
+        lines += [
+            "",
+            "## Heat-map localization",
+            "",
+            f"Boxes: {loc['boxes']}. CAM: {loc['cam']}. IoU: {loc['iou_threshold']}. "
+            f"Prior: {loc['prior']}.",
+            "",
+            "| finding | pairs | pointing game (Grad-CAM) | pointing game (prior) | mIoU "
+            "(Grad-CAM) | mIoU (prior) |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        rows = list(loc["per_finding"].items()) + [
+            ("pooled, excl. " + " & ".join(POOL_EXCLUDE), loc["pooled_other_except_cardiomegaly"])
+        ]
+        for name, s in rows:
+            lines.append(
+                f"| {name} | {s['n']} | {f(s['pointing_game'])} | {f(s['prior_pointing_game'])} "
+                f"| {f(s['miou'])} | {f(s['prior_miou'])} |"
+            )
+    tr = m.get("training")
+    if tr:
+        lines += ["", "## Training", "", "```", json.dumps(tr, indent=2), "```"]
+    lines += ["", "ROC curves: `roc.png`. All numbers: `metrics.json`.", ""]
+    return "\n".join(lines)
+
+
+def roc_png(result: dict[str, Any], path: str | Path, title: str = "") -> None:
+    """Draw one ROC panel per scored label (3 columns) with OpenCV and save it as PNG."""
+    import cv2
+
+    probs, targets = result["_probs"], result["_targets"]
+    panel, margin = 260, 36
+    cols = 3
+    n = len(SCORED)
+    rows = (n + cols - 1) // cols
+    img = np.full((rows * panel + 40, cols * panel, 3), 255, np.uint8)
+    if title:
+        cv2.putText(img, title, (10, 26), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
+    for k, j in enumerate(SCORED):
+        r, c = divmod(k, cols)
+        x0, y0 = c * panel + margin, 40 + r * panel + 10
+        side = panel - margin - 14
+        cv2.rectangle(img, (x0, y0), (x0 + side, y0 + side), (0, 0, 0), 1)
+        cv2.line(img, (x0, y0 + side), (x0 + side, y0), (180, 180, 180), 1, cv2.LINE_AA)
+        keep = targets[:, j] >= 0
+        fpr, tpr, _ = M.roc_curve(targets[keep, j], probs[keep, j])
+        pts = np.stack([x0 + fpr * side, y0 + side - tpr * side], axis=1).round().astype(np.int32)
+        cv2.polylines(img, [pts], False, (200, 60, 0), 2, cv2.LINE_AA)
+        auc = result["per_label"][MODEL_LABEL_NAMES[j]]["auroc"]
+        label = f"{MODEL_LABEL_NAMES[j]}  AUC {auc:.2f}" if auc is not None else MODEL_LABEL_NAMES[j]
+        cv2.putText(img, label, (x0 + 4, y0 + side - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.42,
+                    (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(img, "FPR", (x0 + side // 2 - 10, y0 + side + 13), cv2.FONT_HERSHEY_SIMPLEX,
+                    0.35, (80, 80, 80), 1, cv2.LINE_AA)
+        cv2.putText(img, "TPR", (x0 - 30, y0 + side // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.35,
+                    (80, 80, 80), 1, cv2.LINE_AA)
+    cv2.imwrite(str(path), img)
+
+
+def write_report(
+    card: ModelCard, result: dict[str, Any], out_dir: str | Path, reproduced: str = ""
+) -> Path:
+    """Write ``report.md``, ``metrics.json`` and ``roc.png`` into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    public = {k: v for k, v in result.items() if not k.startswith("_")}
+    (out / "metrics.json").write_text(json.dumps(public, indent=2) + "\n", encoding="utf-8")
+    (out / "report.md").write_text(_report_markdown(card, result, reproduced), encoding="utf-8")
+    roc_png(result, out / "roc.png", f"{card.name} {card.version}: ROC on held-out patients")
+    return out
+
+
+def describe_architecture(model: Any, cfg: TrainConfig) -> str:
+    """One-line architecture description for the card."""
+    m = cfg.model
+    if m.architecture == "compact" and len(cfg.ensemble_seeds) > 1:
+        n = len(cfg.ensemble_seeds)
+        return (
+            f"ensemble of {n} compact residual CNNs ({model.count_params():,} parameters in "
+            f"all; seeds {list(cfg.ensemble_seeds)}, same training split) averaged inside one "
+            "keras model: each member has a stride-2 conv stem (2 convs), 6 residual "
+            "depthwise-separable blocks with BatchNorm (last two dilated) and global average "
+            "pooling; the members' last feature maps are concatenated as the Grad-CAM layer "
+            f"'cam_features' ({m.input_size // 16}x{m.input_size // 16}) and one dense sigmoid "
+            f"layer x {len(MODEL_LABELS)} averages the members' logits; input {m.input_size} px "
+            "1-channel. Chosen for a 2-core CPU and 639 training images: few parameters, fast "
+            f"epochs, a {m.input_size // 16}x{m.input_size // 16} map for heat maps, dilation for "
+            "the receptive field the heart and pleura need, and an ensemble to reduce the "
+            "variance of from-scratch training."
+        )
+    if m.architecture == "compact":
+        return (
+            f"compact residual CNN ({model.count_params():,} parameters): stride-2 conv stem "
+            "(2 convs), 6 residual depthwise-separable blocks with BatchNorm (last two dilated), "
+            f"Grad-CAM layer 'cam_features' at {m.input_size // 16}x{m.input_size // 16}, global "
+            f"average pooling, dense sigmoid x {len(MODEL_LABELS)}; input {m.input_size} px "
+            f"1-channel. Chosen for a 2-core CPU and 639 training images: few parameters, fast "
+            f"epochs, a {m.input_size // 16}x{m.input_size // 16} map for useful heat maps, "
+            "dilation for the receptive field the heart and pleura need."
+        )
+    return f"{m.architecture} ({model.count_params():,} parameters), input {m.input_size} px"
+
+
+def finalize_bundle(
+    cfg: TrainConfig, model_path: str | Path, cam_layer: str | None, log: bool = False
+) -> Path:
+    """Evaluate a trained model and write the bundle (``model.keras`` + ``model.json``) and the
+    report into ``cfg.bundle_dir`` and ``cfg.report_dir``."""
+    model = load_keras_model(model_path)
+    result = evaluate_split(cfg, model, cam_layer, thresholds=None, log=log)
+    bundle = Path(cfg.bundle_dir)
+    bundle.mkdir(parents=True, exist_ok=True)
+    weights = bundle / "model.keras"
+    if Path(model_path).resolve() != weights.resolve():
+        shutil.copyfile(model_path, weights)
+    timing_path = Path(cfg.run_dir) / "timing.json"
+    timing = json.loads(timing_path.read_text()) if timing_path.is_file() else None
+    card = build_card(cfg, result, cam_layer, sha256_file(weights), timing,
+                      describe_architecture(model, cfg))
+    card.metrics["config"] = cfg.to_dict()
+    card.save(bundle / "model.json")
+    ModelCard.load(bundle / "model.json")  # the card we wrote must pass validation
+    if cfg.report_dir:
+        write_report(card, result, cfg.report_dir)
+    if log:
+        print(f"bundle written: {bundle} (mean AUROC {result['mean_auroc_scored']})", flush=True)
+    return bundle
+
+
+def _flatten_numbers(d: Any, prefix: str = "") -> dict[str, float]:
+    out: dict[str, float] = {}
+    if isinstance(d, dict):
+        for k, v in d.items():
+            out.update(_flatten_numbers(v, f"{prefix}{k}."))
+    elif isinstance(d, list):
+        for i, v in enumerate(d):
+            out.update(_flatten_numbers(v, f"{prefix}{i}."))
+    elif isinstance(d, (int, float)) and not isinstance(d, bool):
+        out[prefix.rstrip(".")] = float(d)
+    return out
+
+
+#: Card metric sections that ``reproduce`` recomputes and compares.
+COMPARED_SECTIONS = (
+    "mean_auroc_scored",
+    "mean_auroc_scored_ci95",
+    "per_label",
+    "ece_scored_pooled",
+    "brier_scored_pooled",
+    "localization",
+)
+
+
+def compare_with_card(card: ModelCard, result: dict[str, Any]) -> dict[str, Any]:
+    """Largest absolute difference between the card's numbers and a new evaluation."""
+    old = _flatten_numbers({k: card.metrics.get(k) for k in COMPARED_SECTIONS})
+    new = _flatten_numbers({k: result.get(k) for k in COMPARED_SECTIONS})
+    keys = sorted(set(old) | set(new))
+    diffs = {}
+    missing = []
+    for k in keys:
+        if k in old and k in new:
+            diffs[k] = abs(old[k] - new[k])
+        else:
+            missing.append(k)
+    worst = max(diffs.items(), key=lambda kv: kv[1]) if diffs else ("", 0.0)
+    return {"compared": len(diffs), "max_abs_diff": worst[1], "worst": worst[0],
+            "missing": missing}
+
+
+def reproduce(
+    bundle_dir: str | Path,
+    data_root: str | Path | None = None,
+    out_dir: str | Path | None = None,
+    tolerance: float = 1e-3,
+    log: bool = False,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Re-evaluate a bundle trained by this pipeline and compare with its card.
+
+    Parameters
+    ----------
+    bundle_dir
+        ``models/<name>/`` whose card holds the training config (``metrics.config``).
+    data_root
+        Override of the data folder recorded in the config.
+    out_dir
+        Where to write the report (None: no report).
+    tolerance
+        Largest absolute difference still counted as reproduced.
+
+    Returns
+    -------
+    (result, comparison)
+        ``comparison["reproduced"]`` is True when every compared number agrees within
+        ``tolerance`` and none is missing.
+    """
+    from cxr_viewer.errors import ModelError
+    from cxr_viewer.training.config import config_from_dict
+
+    bundle = Path(bundle_dir)
+    card = ModelCard.load(bundle / "model.json")
+    if "config" not in card.metrics:
+        raise ModelError(str(bundle), "the card holds no training config: not a bundle this "
+                         "pipeline trained, nothing to reproduce")
+    cfg = config_from_dict(card.metrics["config"])
+    if data_root is not None:
+        cfg = replace(cfg, data=replace(cfg.data, root=str(data_root)))
+    weights = bundle / card.weights
+    if not weights.is_file():
+        raise ModelError(str(weights), "weights file not found")
+    digest = sha256_file(weights)
+    if card.weights_sha256 and digest != card.weights_sha256:
+        raise ModelError(str(weights), "SHA-256 differs from the card's weights_sha256")
+    model = load_keras_model(weights)
+    thresholds = {lab.name: lab.threshold for lab in card.labels}
+    result = evaluate_split(cfg, model, card.gradcam_layer, thresholds, log=log)
+    if result["split"]["val_ids_sha256"] != card.metrics["split"]["val_ids_sha256"]:
+        raise ModelError(str(bundle), "the validation split differs from the card's (other data "
+                         "or another split seed): the numbers are not comparable")
+    comparison = compare_with_card(card, result)
+    comparison["reproduced"] = bool(
+        comparison["max_abs_diff"] <= tolerance and not comparison["missing"]
+    )
+    comparison["tolerance"] = tolerance
+    if out_dir is not None:
+        line = (
+            f"Reproduction check against the card: {comparison['compared']} numbers compared, "
+            f"largest absolute difference {comparison['max_abs_diff']:.2g} "
+            f"({'reproduced' if comparison['reproduced'] else 'NOT reproduced'}, tolerance "
+            f"{tolerance:g})."
+        )
+        write_report(card, result, out_dir, line)
+    return result, comparison

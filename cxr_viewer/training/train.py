@@ -1,0 +1,349 @@
+"""Training entry point: config -> records -> patient split -> cache -> tf.data -> fit -> bundle.
+
+Checkpoints every epoch (``BackupAndRestore``: weights, optimizer and epoch), so a killed run
+resumes where it stopped when started again with the same config.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cxr_viewer.training.config import TrainConfig
+from cxr_viewer.training.datasets import Record, read_nih_data_entry, read_nih_shared, read_vindr
+from cxr_viewer.training.labels import MODEL_LABEL_NAMES, MODEL_LABELS
+from cxr_viewer.training.metrics import auroc
+from cxr_viewer.training.splits import patient_split
+
+SCORED = [i for i, (_, finding) in enumerate(MODEL_LABELS) if finding is not None]
+
+
+def load_records(cfg: TrainConfig) -> list[Record]:
+    """Read the data set named by ``cfg.data``."""
+    d = cfg.data
+    if d.kind == "nih-shared":
+        return read_nih_shared(d.root)
+    if d.kind == "nih":
+        return read_nih_data_entry(d.labels_csv, d.root, d.boxes_csv or None, d.image_size)
+    if d.kind == "vindr":
+        return read_vindr(d.labels_csv, d.root, rule=d.vindr_rule)
+    raise ValueError(f"unknown data kind {d.kind!r} (nih-shared | nih | vindr)")
+
+
+@dataclass
+class PreparedData:
+    train: list[Record]
+    val: list[Record]
+    train_images: np.ndarray
+    val_images: np.ndarray
+    train_targets: np.ndarray
+    val_targets: np.ndarray
+
+
+def prepare_data(cfg: TrainConfig, log: bool = False) -> PreparedData:
+    """Records, the seeded patient split and the uint8 caches of both sides."""
+    from cxr_viewer.training.preprocess import build_cache
+
+    records = load_records(cfg)
+    train, val = patient_split(records, cfg.val_fraction, cfg.split_seed_value)
+    if cfg.tuning:
+        train, val = patient_split(train, cfg.val_fraction, cfg.split_seed_value + 1)
+    size = cfg.model.input_size
+    return PreparedData(
+        train=train,
+        val=val,
+        train_images=np.asarray(build_cache(train, size, cfg.cache_dir, log=log)),
+        val_images=np.asarray(build_cache(val, size, cfg.cache_dir, log=log)),
+        train_targets=np.array([r.targets for r in train], np.float32),
+        val_targets=np.array([r.targets for r in val], np.float32),
+    )
+
+
+def configure_tensorflow(cfg: TrainConfig) -> None:
+    """Seed everything and bound the thread pools (must run before TensorFlow builds ops)."""
+    import keras
+    import tensorflow as tf
+
+    if cfg.threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(cfg.threads)
+            tf.config.threading.set_inter_op_parallelism_threads(cfg.threads)
+        except RuntimeError:
+            pass  # already initialised in this process (e.g. a second run inside tests)
+    keras.utils.set_random_seed(cfg.seed)
+    if cfg.mixed_precision and tf.config.list_physical_devices("GPU"):
+        keras.mixed_precision.set_global_policy("mixed_float16")
+
+
+def make_strategy(cfg: TrainConfig) -> Any:
+    """``tf.distribute`` strategy: TF_CONFIG -> MultiWorkerMirrored, >1 GPU -> Mirrored."""
+    import tensorflow as tf
+
+    mode = cfg.distribute
+    if mode == "auto":
+        if os.environ.get("TF_CONFIG"):
+            mode = "multiworker"
+        elif len(tf.config.list_physical_devices("GPU")) > 1:
+            mode = "mirrored"
+        else:
+            mode = "none"
+    if mode == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if mode == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if mode == "none":
+        return tf.distribute.get_strategy()
+    raise ValueError(f"unknown distribute mode {mode!r}")
+
+
+def build_for_config(cfg: TrainConfig) -> tuple[Any, str]:
+    """The (uncompiled) model of a config and its Grad-CAM layer name."""
+    from cxr_viewer.training.models import build_model
+
+    m = cfg.model
+    kwargs: dict[str, Any] = {"dropout": m.dropout}
+    if m.architecture == "compact":
+        kwargs["width"] = m.width
+        if m.channels != 1:
+            raise ValueError("the compact architecture takes 1-channel input")
+    elif m.architecture == "densenet121":
+        kwargs["imagenet_weights"] = m.imagenet_weights or None
+    return build_model(m.architecture, m.input_size, len(MODEL_LABELS), **kwargs)
+
+
+class _EpochLog:
+    """Per-epoch wall time and validation AUROC over the scored labels, printed and appended
+    to ``history.jsonl`` (monitoring only: the final epoch's weights are kept, no selection)."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        import keras
+
+        class EpochLog(keras.callbacks.Callback):
+            def __init__(self, val_ds: Any, val_targets: np.ndarray, path: Path) -> None:
+                super().__init__()
+                self.val_ds, self.val_targets, self.path = val_ds, val_targets, path
+                self.t0 = 0.0
+
+            def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+                self.t0 = time.perf_counter()
+
+            def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+                train_s = time.perf_counter() - self.t0
+                probs = self.model.predict(self.val_ds, verbose=0)
+                if isinstance(probs, dict):
+                    probs = probs["predictions"]
+                p = np.clip(probs, 1e-6, 1 - 1e-6)
+                known = self.val_targets >= 0
+                y = np.clip(self.val_targets, 0, 1)
+                bce = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+                val_bce = float((bce * known).sum() / max(known.sum(), 1))
+                aucs = {}
+                for j in SCORED:
+                    y = self.val_targets[:, j]
+                    keep = y >= 0
+                    aucs[MODEL_LABEL_NAMES[j]] = auroc(y[keep], probs[keep, j])
+                vals = [v for v in aucs.values() if np.isfinite(v)]
+                entry = {
+                    "epoch": epoch + 1,
+                    "train_seconds": round(train_s, 1),
+                    "loss": float((logs or {}).get("loss", float("nan"))),
+                    "val_bce_unweighted": round(val_bce, 5),
+                    "val_mean_auroc_scored": float(np.mean(vals)) if vals else None,
+                    "val_auroc": {k: round(v, 4) for k, v in aucs.items()},
+                    "time": time.strftime("%H:%M:%S"),
+                }
+                with self.path.open("a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(entry) + "\n")
+                print(
+                    f"epoch {entry['epoch']}: {train_s:.1f}s loss {entry['loss']:.4f} "
+                    f"val BCE {val_bce:.4f} val mean AUROC "
+                    f"{entry['val_mean_auroc_scored']}",
+                    flush=True,
+                )
+
+        return EpochLog(*args, **kwargs)
+
+
+def _timing(history_path: Path, epochs: int, fit_s: float, total_s: float) -> dict[str, Any]:
+    """Wall times from the per-epoch history (so a resumed run still reports every epoch)."""
+    import tensorflow as tf
+
+    per_epoch: dict[int, float] = {}
+    if history_path.is_file():
+        for line in history_path.read_text().splitlines():
+            entry = json.loads(line)
+            per_epoch[int(entry["epoch"])] = float(entry["train_seconds"])
+    seconds = [per_epoch[e] for e in sorted(per_epoch)]
+    return {
+        "epochs": epochs,
+        "train_seconds_all_epochs": round(sum(seconds), 1),
+        "median_epoch_seconds": round(float(np.median(seconds)), 1) if seconds else None,
+        "fit_seconds_this_session": round(fit_s, 1),
+        "total_seconds_this_session": round(total_s, 1),
+        "hardware": f"{os.cpu_count()} CPU cores (shared with other work), "
+        f"{len(tf.config.list_physical_devices('GPU'))} GPU(s)",
+    }
+
+
+def run_training(cfg: TrainConfig, log: bool = True, finalize: bool = True) -> Path:
+    """Train the model of ``cfg``; write ``<run_dir>/final.keras`` and, when ``finalize``, the
+    bundle ``<bundle_dir>/{model.keras, model.json}`` with thresholds and validation metrics.
+
+    Returns
+    -------
+    Path
+        The bundle folder (or the run folder when ``finalize`` is False).
+    """
+    if cfg.ensemble_seeds:
+        return _run_ensemble(cfg, log=log, finalize=finalize)
+    configure_tensorflow(cfg)
+    import keras
+
+    from cxr_viewer.training.losses import (
+        masked_box_map_bce,
+        masked_weighted_bce,
+        positive_weights,
+    )
+    from cxr_viewer.training.pipeline import make_dataset
+
+    run_dir = Path(cfg.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+    t_start = time.perf_counter()
+    data = prepare_data(cfg, log=log)
+    (run_dir / "split.json").write_text(
+        json.dumps(
+            {
+                "train": [r.image_id for r in data.train],
+                "val": [r.image_id for r in data.val],
+                "train_patients": len({r.patient_id for r in data.train}),
+                "val_patients": len({r.patient_id for r in data.val}),
+            }
+        )
+    )
+    if log:
+        print(
+            f"data: {len(data.train)} train / {len(data.val)} val images "
+            f"({time.perf_counter() - t_start:.1f}s to read and cache)",
+            flush=True,
+        )
+    m = cfg.model
+    strategy = make_strategy(cfg)
+    global_batch = cfg.batch_size * strategy.num_replicas_in_sync
+    use_boxes = cfg.box_supervision > 0
+    if use_boxes and m.architecture != "compact":
+        raise ValueError("box_supervision needs the compact architecture")
+    masks = weights = None
+    cam_grid = m.input_size // 16
+    if use_boxes:
+        from cxr_viewer.training.preprocess import box_targets
+
+        masks, weights = box_targets(data.train, m.input_size, cam_grid * 4, cfg.box_sources)
+        if log:
+            n_box = int((weights * (masks.reshape(len(masks), -1, masks.shape[-1]).max(1) > 0))
+                        .sum())
+            print(f"box supervision: {n_box} (image, label) box maps, weight "
+                  f"{cfg.box_supervision}", flush=True)
+    train_ds = make_dataset(
+        data.train_images, data.train_targets, global_batch, True, cfg.seed, cfg.augment,
+        m.normalization, m.channels, box_masks=masks, box_weights=weights, cam_grid=cam_grid,
+    )
+    val_x = make_dataset(
+        data.val_images, None, global_batch, False, normalization=m.normalization,
+        channels=m.channels,
+    )
+    steps = int(np.ceil(len(data.train) / global_batch))
+    pos_w = positive_weights(data.train_targets, cfg.pos_weight_max)
+    with strategy.scope():
+        base, cam_layer = build_for_config(cfg)
+        if use_boxes:
+            from cxr_viewer.training.models import OUTPUT_LAYER, with_box_head
+
+            model = with_box_head(base, cam_layer)
+            loss: Any = {OUTPUT_LAYER: masked_weighted_bce(pos_w),
+                         "box_map": masked_box_map_bce()}
+            loss_weights: Any = {OUTPUT_LAYER: 1.0, "box_map": cfg.box_supervision}
+        else:
+            model = base
+            loss, loss_weights = masked_weighted_bce(pos_w), None
+        warmup = min(cfg.warmup_epochs * steps, max(cfg.epochs * steps - 1, 0))
+        schedule = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=cfg.learning_rate * 0.1 if warmup else cfg.learning_rate,
+            decay_steps=max(cfg.epochs * steps - warmup, 1),
+            alpha=0.01,
+            warmup_target=cfg.learning_rate if warmup else None,
+            warmup_steps=warmup,
+        )
+        optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=cfg.weight_decay)
+        model.compile(optimizer=optimizer, loss=loss, loss_weights=loss_weights)
+    if log:
+        print(f"model: {base.name}, {base.count_params():,} parameters, {steps} steps/epoch",
+              flush=True)
+    history_path = run_dir / "history.jsonl"
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(run_dir / "backup"), delete_checkpoint=False),
+        _EpochLog(val_x, data.val_targets, history_path),
+    ]
+    t_fit = time.perf_counter()
+    model.fit(train_ds, epochs=cfg.epochs, callbacks=callbacks, verbose=0)
+    fit_s = time.perf_counter() - t_fit
+    # Export an uncompiled copy: the bundle must not depend on the custom training loss.
+    export, _ = build_for_config(cfg)
+    export.set_weights(base.get_weights())
+    export.save(run_dir / "final.keras")
+    timing = _timing(history_path, cfg.epochs, fit_s, time.perf_counter() - t_start)
+    (run_dir / "timing.json").write_text(json.dumps(timing) + "\n")
+    if log:
+        print(f"training done: {timing}", flush=True)
+    if not finalize:
+        return run_dir
+    from cxr_viewer.training.evaluate import finalize_bundle
+
+    return finalize_bundle(cfg, run_dir / "final.keras", cam_layer, log=log)
+
+
+def _run_ensemble(cfg: TrainConfig, log: bool, finalize: bool) -> Path:
+    """Train one member per seed on the same split, then average their logits in one model."""
+    from dataclasses import replace
+
+    from cxr_viewer.training.evaluate import load_keras_model
+    from cxr_viewer.training.models import CAM_LAYER, ensemble
+
+    run_dir = Path(cfg.run_dir)
+    members = []
+    timings = []
+    for seed in cfg.ensemble_seeds:
+        member_cfg = replace(
+            cfg,
+            seed=seed,
+            split_seed=cfg.split_seed_value,
+            ensemble_seeds=(),
+            run_dir=str(run_dir / f"member-{seed}"),
+        )
+        if log:
+            print(f"ensemble member seed {seed}: {member_cfg.run_dir}", flush=True)
+        member_dir = run_training(member_cfg, log=log, finalize=False)
+        members.append(load_keras_model(member_dir / "final.keras"))
+        timings.append(json.loads((member_dir / "timing.json").read_text()))
+    model = ensemble(members)
+    model.save(run_dir / "final.keras")
+    timing = {
+        "members": len(members),
+        "epochs": cfg.epochs,
+        "train_seconds_all_epochs": round(
+            sum(t["train_seconds_all_epochs"] for t in timings), 1
+        ),
+        "per_member": timings,
+    }
+    (run_dir / "timing.json").write_text(json.dumps(timing) + "\n")
+    if not finalize:
+        return run_dir
+    from cxr_viewer.training.evaluate import finalize_bundle
+
+    return finalize_bundle(cfg, run_dir / "final.keras", CAM_LAYER, log=log)

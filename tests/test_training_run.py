@@ -1,0 +1,120 @@
+"""End to end: a two-epoch training run on tiny generated data gives a loadable bundle with a
+valid card, resumes from its checkpoint, and `evaluate` reproduces the card's numbers."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from cxr_viewer.inference.card import ModelCard
+from cxr_viewer.training.config import TrainConfig, config_from_dict, load_config
+from cxr_viewer.training.labels import MODEL_LABEL_NAMES, NIH_LABELS, NOT_SCORED_BY_NIH
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _generate_nih_layout(root: Path, n: int = 16, size: int = 64) -> None:
+    """n images of n // 2 patients: 'Effusion' images carry a bright blob low on the right."""
+    rng = np.random.default_rng(0)
+    (root / "images").mkdir(parents=True)
+    header = ["file", "patient_id", "view", *NIH_LABELS]
+    rows, boxes = [], []
+    for i in range(n):
+        img = rng.integers(20, 60, (size, size)).astype(np.uint8)
+        labels = {lab: 0 for lab in NIH_LABELS}
+        labels["Atelectasis" if i % 3 else "Cardiomegaly"] = 1
+        if i % 2:
+            labels["Effusion"] = 1
+            img[40:56, 8:24] = 220
+            boxes.append([f"images/{i}.png", "NIH_BBox_List_2017", "Effusion", 8, 40, 24, 56])
+        cv2.imwrite(str(root / "images" / f"{i}.png"), img)
+        rows.append([f"images/{i}.png", str(i // 2), "PA", *[labels[lab] for lab in NIH_LABELS]])
+    with open(root / "labels.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows([header, *rows])
+    with open(root / "boxes.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["file", "box_source", "finding", "x1_stored", "y1_stored", "x2_stored",
+                    "y2_stored"])
+        w.writerows(boxes)
+
+
+def test_shipped_configs_parse() -> None:
+    cfg = load_config(REPO / "configs" / "nih-default.json")
+    assert cfg.model.architecture == "compact" and cfg.data.kind == "nih-shared"
+    full = load_config(REPO / "configs" / "vindr-full.json")
+    assert full.model.architecture == "densenet121" and full.mixed_precision
+    with pytest.raises(ValueError, match="epochz"):
+        config_from_dict({"epochz": 3})
+
+
+@pytest.mark.slow
+def test_two_epoch_training_gives_a_loadable_bundle(tmp_path: Path) -> None:
+    data = tmp_path / "nih"
+    _generate_nih_layout(data)
+    cfg = replace(
+        TrainConfig(),
+        epochs=2,
+        batch_size=8,
+        val_fraction=0.5,
+        warmup_epochs=1,
+        box_supervision=1.0,
+        cache_dir=str(tmp_path / "cache"),
+        run_dir=str(tmp_path / "run"),
+        bundle_dir=str(tmp_path / "bundle"),
+        report_dir=str(tmp_path / "report"),
+    )
+    cfg = replace(cfg, data=replace(cfg.data, root=str(data)),
+                  model=replace(cfg.model, input_size=64, width=0.5))
+    from cxr_viewer.training.train import run_training
+
+    bundle_dir = run_training(cfg, log=False)
+    card = ModelCard.load(bundle_dir / "model.json")
+    assert [lab.name for lab in card.labels] == list(MODEL_LABEL_NAMES)
+    assert set(card.not_scored_findings) == set(NOT_SCORED_BY_NIH)
+    assert card.gradcam_layer == "cam_features" and card.input.height == 64
+    assert "not validated for clinical use" in card.intended_use.lower()
+    assert all(0.0 <= lab.threshold <= 1.0 for lab in card.labels)
+    assert card.metrics["split"]["val_images"] + card.metrics["split"]["train_images"] == 16
+    assert "Pleural effusion" in card.metrics["localization"]["per_finding"]
+    for name in ("report.md", "metrics.json", "roc.png"):
+        assert (tmp_path / "report" / name).stat().st_size > 100
+    assert cv2.imread(str(tmp_path / "report" / "roc.png")) is not None
+
+    # the app's loader accepts it (safe_mode, SHA-256, shapes) and predicts 15 probabilities
+    from cxr_viewer.inference.bundle import load_bundle
+
+    bundle = load_bundle(bundle_dir)
+    probs = bundle.predict_batch(np.zeros((1, 64, 64, 1), np.float32))
+    assert probs.shape == (1, len(MODEL_LABEL_NAMES))
+    assert np.all((probs >= 0) & (probs <= 1))
+
+    # the evaluation reproduces the card's numbers
+    from cxr_viewer.training.evaluate import reproduce
+
+    _, cmp = reproduce(bundle_dir, out_dir=tmp_path / "report2")
+    assert cmp["reproduced"] and cmp["compared"] > 50, cmp
+
+    # resuming: a third epoch continues from the checkpoint instead of starting over
+    run_training(replace(cfg, epochs=3), log=False, finalize=False)
+    lines = (tmp_path / "run" / "history.jsonl").read_text().splitlines()
+    history = [json.loads(line) for line in lines]
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+
+
+def test_cli_refuses_missing_inputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cxr_viewer.cli import main
+
+    assert main(["train", "--config", str(tmp_path / "nope.json")]) == 2
+    assert "nope.json: config file not found" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"model": {"architecture": "compact", "depth": 3}}')
+    assert main(["train", "--config", str(bad)]) == 2
+    assert "depth" in capsys.readouterr().err
+    assert main(["evaluate", "--model", str(tmp_path)]) == 2
+    assert "no model.json" in capsys.readouterr().err
