@@ -53,3 +53,38 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> s
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def bench_pixels(size: int = 3000):
+    """A chest-like ``size`` x ``size`` uint16 image with 12 bits stored (the sample phantom)."""
+    import numpy as np
+
+    from cxr_viewer.io.sample import chest_phantom
+
+    atten = chest_phantom(size, size, seed=7)
+    return np.clip(np.rint(300.0 + 3200.0 * atten), 0, 4095).astype(np.uint16)
+
+
+def bench_dataset(pixels, window: tuple[float, float] = (2000.0, 3000.0)):
+    """An uncompressed 12-bit MONOCHROME2 DX dataset (synthetic, no patient) holding ``pixels``."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.Modality, ds.PatientName, ds.PatientID = "DX", "BENCH^SYNTHETIC", "BENCH"
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.WindowCenter, ds.WindowWidth = window
+    ds.PixelSpacing = [0.14, 0.14]
+    ds.PixelData = pixels.tobytes()
+    return ds

@@ -26,7 +26,14 @@ for p in (str(REPO), str(Path(__file__).resolve().parent)):
         sys.path.insert(0, p)
 
 import numpy as np  # noqa: E402
-from _common import markdown_table, summary, time_interleaved, time_ms  # noqa: E402
+from _common import (  # noqa: E402
+    bench_dataset,
+    bench_pixels,
+    markdown_table,
+    summary,
+    time_interleaved,
+    time_ms,
+)
 
 SIZE = 3000
 TARGET_MS = 5.0
@@ -37,38 +44,14 @@ PG = "pyqtgraph ImageItem 16-bit setLevels + render() (baseline)"
 
 def make_pixels() -> np.ndarray:
     """A chest-like 3000x3000 uint16 image with 12 bits stored (the sample-study phantom)."""
-    from cxr_viewer.io.sample import chest_phantom
-
-    atten = chest_phantom(SIZE, SIZE, seed=7)
-    return np.clip(np.rint(300.0 + 3200.0 * atten), 0, 4095).astype(np.uint16)
+    return bench_pixels(SIZE)
 
 
 def write_dicoms(pixels: np.ndarray, folder: Path) -> tuple[Path, Path]:
     """Write the pixels as uncompressed and as JPEG 2000 lossless DICOM."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import (
-        ExplicitVRLittleEndian,
-        JPEG2000Lossless,
-        SecondaryCaptureImageStorage,
-        generate_uid,
-    )
+    from pydicom.uid import JPEG2000Lossless
 
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = meta.MediaStorageSOPClassUID
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-    ds.Modality, ds.PatientName, ds.PatientID = "DX", "BENCH^SYNTHETIC", "BENCH"
-    ds.Rows = ds.Columns = SIZE
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    ds.WindowCenter, ds.WindowWidth = 2000, 3000
-    ds.PixelData = pixels.tobytes()
+    ds = bench_dataset(pixels, window=(2000.0, 3000.0))
     unc = folder / "unc.dcm"
     ds.save_as(unc, enforce_file_format=True)
     ds.compress(JPEG2000Lossless, pixels, encoding_plugin="pylibjpeg")

@@ -21,10 +21,12 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+for p in (str(REPO), str(Path(__file__).resolve().parent)):
+    if p not in sys.path:
+        sys.path.insert(0, p)
 
 import numpy as np  # noqa: E402
+from _common import bench_dataset, bench_pixels  # noqa: E402
 
 SIZE = 3000
 TARGET_MS = 16.0
@@ -33,32 +35,8 @@ TARGET_MS = 16.0
 def make_dicom(path: Path) -> Path:
     """A 3000x3000 16-bit (12 bits stored) MONOCHROME2 DX file with a header window."""
     import pydicom
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
-    yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32) / SIZE
-    rng = np.random.default_rng(0)
-    pixels = (1500 + 1200 * np.sin(6 * xx) * np.cos(4 * yy) + rng.normal(0, 60, (SIZE, SIZE)))
-    pixels = np.clip(pixels, 0, 4095).astype(np.uint16)
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = meta.MediaStorageSOPClassUID
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-    ds.Modality = "DX"
-    ds.PatientName = "BENCH^SYNTHETIC"
-    ds.PatientID = "BENCH"
-    ds.Rows = ds.Columns = SIZE
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    ds.WindowCenter, ds.WindowWidth = 1500, 2400
-    ds.PixelSpacing = [0.14, 0.14]
-    ds.PixelData = pixels.tobytes()
+    ds = bench_dataset(bench_pixels(SIZE), window=(1500.0, 2400.0))
     pydicom.dcmwrite(path, ds, enforce_file_format=True)
     return path
 
