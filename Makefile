@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test demo lint bench installer screenshot clean
+.PHONY: install run test demo lint bench installer installer-smoke screenshot clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ screenshot: $(STAMP)
 
 installer: $(STAMP)
 	bash installer/build.sh
+
+installer-smoke: installer
+	bash installer/smoke_test.sh dist/cxr-viewer-$$($(PY) -c 'import cxr_viewer; print(cxr_viewer.__version__)')-linux-$$(uname -m).tar.gz
 
 clean:
 	rm -rf build dist out .pytest_cache

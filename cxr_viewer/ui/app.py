@@ -62,6 +62,7 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName("cxr-viewer")
+    app.setDesktopFileName("cxr-viewer")  # Wayland: match the window to the .desktop entry
     icon = resources_dir() / "icons" / "cxr-viewer.png"
     if icon.is_file():
         from PySide6.QtGui import QIcon
