@@ -236,6 +236,19 @@ def test_panel_lists_ranked_findings_and_provenance(dicom_image):
     assert (panel.sum(axis=2) > 600).sum() > 500  # text pixels
 
 
+def test_applicability_warnings_are_burned_in_and_summarised(dicom_image):
+    from dataclasses import replace
+
+    from cxr_viewer.export.annotated import summary_lines
+
+    pred = replace(make_prediction(dicom_image.image_id),
+                   warnings=("body part not stated: the model assumes a chest radiograph",))
+    request = ExportRequest(image=dicom_image, voi=WINDOW, prediction=pred, created=FIXED_TIME)
+    caution = "Caution: body part not stated: the model assumes a chest radiograph"
+    assert caution in " ".join(compose_annotated_layout(request).texts)  # wrapped to the panel
+    assert caution in summary_lines(request)
+
+
 def test_no_ai_panel_says_so(dicom_image):
     out = compose_annotated_layout(ExportRequest(image=dicom_image, voi=WINDOW))
     assert "AI analysis not run" in out.texts

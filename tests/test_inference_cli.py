@@ -103,20 +103,23 @@ def test_predict_refuses_a_bad_model(tmp_path, capsys):
 
 @pytest.mark.corpus
 def test_predict_real_radiographs_and_refuses_a_broken_one(bundle_dir, corpus_dir, tmp_path):
-    """Real CR/DX files (MONOCHROME1 JPEG-LS, MONOCHROME2): heat maps at their own size; a CR
-    without pixel data is refused with the loader's reason."""
+    """Real chest CR files (MONOCHROME1, MONOCHROME2): heat maps at their own size; a CR
+    without pixel data is refused with the loader's reason, and a radiograph of another body
+    part (the WG04 RG3 extremity) is refused, not read as a chest."""
     corpus = corpus_dir / "corpus"
     good = [
-        corpus / "dicom-test-files__WG04_RG3_JLSN.dcm",  # 1760 x 1760 MONOCHROME1
+        corpus / "fo-dicom__CR-MONO1-10-chest.dcm",  # 440 x 440 MONOCHROME1 chest PA
         corpus / "torchxrayvision__SIIM_CXR_850819.dcm",  # 1024 x 1024 MONOCHROME2
     ]
     broken = corpus / "orthanc-tests__CR000000.dcm"  # no Pixel Data
+    extremity = corpus / "dicom-test-files__WG04_RG3_JLSN.dcm"  # Body Part Examined EXTREMITY
     out = tmp_path / "out"
-    assert _run(*good, broken, "--model", bundle_dir, "--out", out, "--heatmaps") == 0
+    assert _run(*good, broken, extremity, "--model", bundle_dir, "--out", out, "--heatmaps") == 0
     doc = json.loads((out / "predictions.json").read_text())
-    assert [e["image_size"] for e in doc["images"]] == [[1760, 1760], [1024, 1024]]
-    assert [r["file"] for r in doc["refused"]] == [str(broken)]
+    assert [e["image_size"] for e in doc["images"]] == [[440, 440], [1024, 1024]]
+    assert [r["file"] for r in doc["refused"]] == [str(broken), str(extremity)]
     assert doc["refused"][0]["reason"]
-    png = cv2.imread(str(out / "heatmaps" / "dicom-test-files__WG04_RG3_JLSN__cardiomegaly.png"),
+    assert "body part EXTREMITY" in doc["refused"][1]["reason"]
+    png = cv2.imread(str(out / "heatmaps" / "fo-dicom__CR-MONO1-10-chest__cardiomegaly.png"),
                      cv2.IMREAD_UNCHANGED)
-    assert png.shape == (1760, 1760) and png.dtype == np.uint8
+    assert png.shape == (440, 440) and png.dtype == np.uint8

@@ -19,8 +19,9 @@ def test_real_bundle_findings_and_heat_map_follow_the_image(qtbot, window, corpu
     with qtbot.waitSignal(window.analysis.modelLoaded, timeout=120000):
         window.load_model(str(bundle))
     assert window.card.name == "Tiny test model"
-    a = corpus_dir / "corpus" / CORPUS_FILES["two_windows"]
-    b = corpus_dir / "corpus" / CORPUS_FILES["mr_small"]
+    # two real chest radiographs: the model only reads chest CR/DX
+    a = corpus_dir / "corpus" / "fo-dicom__CR-MONO1-10-chest.dcm"
+    b = corpus_dir / "corpus" / "torchxrayvision__SIIM_CXR_850819.dcm"
     window.open_paths([str(a), str(b)])
     wait_for_image(qtbot, window, a)
     window.show_path(str(b))  # switch before A's analysis can finish
@@ -36,3 +37,15 @@ def test_real_bundle_findings_and_heat_map_follow_the_image(qtbot, window, corpu
     assert np.any(window.view.heat_rgba[..., 3] == 255)
     qtbot.keyClick(window, Qt.Key.Key_H)
     assert not window.view.heatmap_visible()
+
+
+def test_an_mr_image_is_not_analysed_and_the_panel_says_why(qtbot, window, corpus_dir, tmp_path):
+    bundle = write_bundle(tmp_path / "bundle", cam_model(48), vindr_card(48))
+    with qtbot.waitSignal(window.analysis.modelLoaded, timeout=120000):
+        window.load_model(str(bundle))
+    mr = corpus_dir / "corpus" / CORPUS_FILES["mr_small"]
+    with qtbot.waitSignal(window.analysis.failed, timeout=120000) as blocker:
+        window.open_paths([str(mr)])
+    assert "not analysed: modality MR" in blocker.args[0]
+    qtbot.waitUntil(lambda: "Not analysed: modality MR" in window.findings_panel.status_label.text())
+    assert window.prediction is None and window.cams is None

@@ -141,3 +141,18 @@ def test_card_without_no_finding_hides_it(panel):
     panel.set_card(vindr_card(findings=("ILD",)))
     assert not panel.no_finding_label.isVisible()
     assert panel.rows["ILD"].isEnabled() and not panel.rows["Cardiomegaly"].isEnabled()
+
+
+def test_applicability_warnings_are_shown_with_the_prediction(panel, card):
+    from dataclasses import replace
+
+    pred = replace(_prediction(card), warnings=("body part not stated: the model assumes a "
+                                                "chest radiograph",))
+    panel.show_prediction(pred)
+    assert not panel.warning_label.isHidden()
+    assert panel.warning_label.text() == (
+        "Caution: body part not stated: the model assumes a chest radiograph")
+    panel.clear()
+    assert panel.warning_label.isHidden()
+    panel.show_prediction(_prediction(card))
+    assert panel.warning_label.isHidden()

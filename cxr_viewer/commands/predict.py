@@ -204,6 +204,7 @@ def run(args: argparse.Namespace) -> int:
                     for s in pred.scores
                 ],
                 "no_finding": pred.no_finding,
+                "warnings": list(pred.warnings),
                 "extras": dict(pred.extras),
             }
         )

@@ -430,6 +430,7 @@ def summary_lines(request: ExportRequest) -> list[str]:
         lines.append(f"{s.finding}: {_fmt_prob(s.probability)}{thr}{flag}")
     if pred.no_finding is not None:
         lines.append(f"No finding: {_fmt_prob(pred.no_finding)}")
+    lines += [f"Caution: {warning}" for warning in pred.warnings]
     if request.finding is not None and request.cams is not None:
         method = METHOD_LABELS.get(request.cams.method, request.cams.method)
         lines.append(f"Heat map: {request.finding} ({method})")
@@ -468,6 +469,20 @@ class _PanelWriter:
         s = self.fit(s, font, self.width - 2 * self.pad)
         self.text(self.pad, self.y, s, font, fill)
         self.y += round(font.size * gap)
+
+    def wrapped(self, s: str, font: Any = None, fill: tuple[int, int, int] = _FG) -> None:
+        """Draw ``s`` over as many lines as the panel width needs, breaking at spaces."""
+        font = font or self.body
+        line = ""
+        for word in s.split():
+            candidate = f"{line} {word}" if line else word
+            if line and self.draw.textlength(candidate, font=font) > self.width - 2 * self.pad:
+                self.line(line, font, fill, gap=1.3)
+                line = word
+            else:
+                line = candidate
+        if line:
+            self.line(line, font, fill)
 
     def heading(self, s: str) -> None:
         self.y += round(8 * self.s)
@@ -634,6 +649,8 @@ def _draw_findings_table(w: _PanelWriter, pred: Prediction, shown: str | None = 
         w.line("no finding at or above its threshold", w.small, _OK)
     if pred.no_finding is not None:
         w.line(f"No finding: {_fmt_prob(pred.no_finding)}", w.small, _DIM)
+    for warning in pred.warnings:
+        w.wrapped(f"Caution: {warning}", w.small, _FLAG)
     not_scored = [sc.finding for sc in pred.scores if sc.probability is None]
     if not_scored:
         w.line("Not scored by this model:", w.small, _DIM, gap=1.3)

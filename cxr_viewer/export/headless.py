@@ -189,4 +189,5 @@ def prediction_to_dict(prediction: Prediction) -> dict[str, Any]:
         ],
         "no_finding": prediction.no_finding,
         "extras": {k: float(v) for k, v in prediction.extras.items()},
+        "warnings": list(prediction.warnings),
     }

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from cxr_viewer.errors import ModelError
+from cxr_viewer.inference.applicability import assess
 from cxr_viewer.inference.card import InputSpec, LabelSpec, ModelCard
 from cxr_viewer.inference.findings import NO_FINDING, VINDR_FINDINGS
 from cxr_viewer.inference.gradcam import (
@@ -229,6 +230,7 @@ class ModelBundle:
             cached = self._prepared
         if cached is not None and cached.image_id == image.image_id:
             return cached
+        assess(image)  # heat maps too are refused for an image the model is not meant for
         prepared = prepare(image, self.card.input)
         with self._lock:
             self._prepared = prepared
@@ -254,9 +256,11 @@ class ModelBundle:
         -------
         Prediction
         """
+        warnings = assess(image)  # raises NotApplicable for a non-chest / non-frontal image
         prepared = self.prepare(image)
         probs = self.predict_batch(prepared.batch)[0]
-        return build_prediction(self.card, probs, image.image_id, self.source)
+        prediction = build_prediction(self.card, probs, image.image_id, self.source)
+        return dataclasses.replace(prediction, warnings=warnings) if warnings else prediction
 
     # ---- heat maps -----------------------------------------------------------------------
     def _indices(self, findings: Sequence[str] | None) -> dict[str, int]:

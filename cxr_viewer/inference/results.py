@@ -28,6 +28,7 @@ class Prediction:
     scores: tuple[FindingScore, ...]  # all 14 VinDr-CXR findings, in VINDR_FINDINGS order
     no_finding: float | None = None  # "No finding" output, when the model has one
     extras: Mapping[str, float] = field(default_factory=dict)  # outputs not mapped to VinDr-CXR
+    warnings: tuple[str, ...] = ()  # e.g. "body part not stated" (inference.applicability)
 
     def ranked(self) -> list[FindingScore]:
         """Scored findings by descending probability, then the not-scored ones (VinDr order)."""

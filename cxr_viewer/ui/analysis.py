@@ -364,8 +364,13 @@ class AnalysisController(QObject):
 
         if not isinstance(exc, CxrError | ValueError):
             log.error("analysis failed", exc_info=exc)
+        from cxr_viewer.inference.applicability import NotApplicable
+
         message = prefix + error_message(exc)
-        self.statusChanged.emit(f"Failed: {message}")
+        if isinstance(exc, NotApplicable):  # a deliberate refusal, not a failure
+            self.statusChanged.emit(f"Not analysed: {exc.cause}")
+        else:
+            self.statusChanged.emit(f"Failed: {message}")
         self.failed.emit(message)
 
     def shutdown(self, timeout_ms: int = 30000) -> None:

@@ -165,6 +165,10 @@ class FindingsPanel(QWidget):
         self.disclaimer_label.setWordWrap(True)
         self.status_label = QLabel("")
         self.status_label.setWordWrap(True)
+        # What the applicability check says about this image (e.g. body part not stated)
+        self.warning_label = QLabel("")
+        self.warning_label.setWordWrap(True)
+        self.warning_label.setVisible(False)
         self.no_finding_label = QLabel("")
         self.no_finding_label.setVisible(False)
 
@@ -215,6 +219,7 @@ class FindingsPanel(QWidget):
         lay.addWidget(self.model_label)
         lay.addWidget(self.disclaimer_label)
         lay.addWidget(self.status_label)
+        lay.addWidget(self.warning_label)
         lay.addWidget(self.no_finding_label)
         lay.addWidget(scroll, 1)
         lay.addWidget(controls)
@@ -232,6 +237,7 @@ class FindingsPanel(QWidget):
         colour = accent_colour(self)
         self.disclaimer_label.setStyleSheet(f"color: {colour};")
         self.cam_note_label.setStyleSheet(f"color: {colour};")
+        self.warning_label.setStyleSheet(f"color: {colour};")
         for row in self.rows.values():
             row.flag_label.setStyleSheet(f"color: {colour}; font-weight: bold;")
 
@@ -266,6 +272,9 @@ class FindingsPanel(QWidget):
     def show_prediction(self, prediction: Any) -> None:
         """Rank the findings by probability; flag those at or above their threshold."""
         self._prediction = prediction
+        warnings = tuple(getattr(prediction, "warnings", ()) or ())
+        self.warning_label.setText("\n".join(f"Caution: {w}" for w in warnings))
+        self.warning_label.setVisible(bool(warnings))
         for score in prediction.scores:
             self.rows[score.finding].set_score(score.probability, score.threshold, score.flagged)
         self._order([s.finding for s in prediction.ranked()])
@@ -293,6 +302,7 @@ class FindingsPanel(QWidget):
         self._order(scored + [f for f in VINDR_FINDINGS if not self.rows[f].scored])
         self.no_finding_label.setText("No finding: -")
         self.cam_note_label.setVisible(False)
+        self.warning_label.setVisible(False)
         for finding, row in self.rows.items():
             row.set_selected(finding == self._selected)
 

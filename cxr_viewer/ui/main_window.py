@@ -646,7 +646,9 @@ class MainWindow(QMainWindow):
             self.findings_panel.set_card(card)
 
     def _on_analysis_failed(self, message: str) -> None:
-        self._on_analysis_status(f"AI failed: {message}")
+        # NotApplicable (inference.applicability) reads "<file>: not analysed: <cause>"
+        _, sep, cause = message.partition(": not analysed: ")
+        self._on_analysis_status(f"Not analysed: {cause}" if sep else f"AI failed: {message}")
 
     def _current_id(self) -> str | None:
         return self.current_image.image_id if self.current_image is not None else None
