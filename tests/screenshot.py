@@ -1,6 +1,6 @@
 """Grab the real viewer window with the generated sample study open.
 
-    python tests/screenshot.py [OUT.png]        (default out/screenshot-viewer.png)
+    python tests/screenshot.py [OUT.png [PATH...]]   (default out/screenshot-viewer.png, sample study)
 
 Without a display it re-runs itself under ``xvfb-run`` (a real X server, real window manager-less
 window), falling back to Qt's offscreen platform only when Xvfb is not installed (it says so). It
@@ -27,7 +27,7 @@ IMAGE_TIMEOUT_S = 60
 ANALYSIS_TIMEOUT_S = 180
 
 
-def _reexec_under_xvfb(out: Path) -> int | None:
+def _reexec_under_xvfb(out: Path, paths: list[str]) -> int | None:
     if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
         return None
     if os.environ.get("QT_QPA_PLATFORM") == "offscreen" or os.environ.get("CXR_SCREENSHOT_CHILD"):
@@ -40,13 +40,14 @@ def _reexec_under_xvfb(out: Path) -> int | None:
         return None
     env = dict(os.environ, CXR_SCREENSHOT_CHILD="1", QT_QPA_PLATFORM="xcb")
     cmd = [xvfb_run, "-a", "-s", f"-screen 0 {SIZE[0] + 100}x{SIZE[1] + 100}x24",
-           sys.executable, str(Path(__file__).resolve()), str(out)]
+           sys.executable, str(Path(__file__).resolve()), str(out), *paths]
     return subprocess.call(cmd, env=env)
 
 
 def main(argv: list[str]) -> int:
     out = Path(argv[1] if len(argv) > 1 else REPO / "out" / "screenshot-viewer.png").resolve()
-    status = _reexec_under_xvfb(out)
+    paths = [str(Path(p).resolve()) for p in argv[2:]]
+    status = _reexec_under_xvfb(out, paths)
     if status is not None:
         return status
     os.environ.setdefault("CXR_VIEWER_SETTINGS_DIR", tempfile.mkdtemp(prefix="cxr-shot-"))
@@ -64,7 +65,7 @@ def main(argv: list[str]) -> int:
     win.resize(*SIZE)
     win.show()
     t_start = time.perf_counter()
-    win.open_paths(default_paths())
+    win.open_paths(paths or default_paths())
     model = default_model_dir()
     want_ai = win.analysis is not None and model.exists()
     if want_ai:
