@@ -53,6 +53,56 @@ def test_shipped_configs_parse() -> None:
         config_from_dict({"epochz": 3})
 
 
+def test_box_loss_defaults_to_the_original_and_the_shipped_configs_keep_their_recipes() -> None:
+    """The bundled 1.1.0 recipe (CAM box loss, one member) writes models/default; the 1.0.0
+    ensemble recipe (original map loss) writes under runs/, never over the bundled model."""
+    assert TrainConfig().box_loss == "map_bce"
+    default = load_config(REPO / "configs" / "nih-default.json")
+    assert default.box_loss == "cam" and default.box_supervision > 0 and not default.ensemble_seeds
+    assert default.bundle_dir == "models/default" and default.version == "1.1.0"
+    assert "model-selection optimism" in default.card_notes
+    shipped = ModelCard.load(REPO / "models" / "default" / "model.json")
+    assert shipped.version == "1.1.0" and default.card_notes in shipped.notes
+    old = load_config(REPO / "configs" / "nih-ensemble-1.0.json")
+    assert old.box_loss == "map_bce" and old.box_supervision == 0.5
+    assert tuple(old.ensemble_seeds) == (0, 1, 2) and old.bundle_dir.startswith("runs/")
+    assert (default.split_seed_value, default.val_fraction) == (
+        old.split_seed_value, old.val_fraction)
+    with pytest.raises(ValueError, match="box_loss"):
+        config_from_dict({"box_loss": "cams"})
+    with pytest.raises(ValueError, match="cam_temperature"):
+        config_from_dict({"cam_temperature": 0.0})
+
+
+@pytest.mark.slow
+def test_cam_box_loss_training_runs_and_exports_the_plain_model(tmp_path: Path) -> None:
+    data = tmp_path / "nih"
+    _generate_nih_layout(data)
+    cfg = replace(
+        TrainConfig(),
+        epochs=1,
+        batch_size=8,
+        val_fraction=0.5,
+        warmup_epochs=0,
+        box_supervision=1.0,
+        box_loss="cam",
+        cache_dir=str(tmp_path / "cache"),
+        run_dir=str(tmp_path / "run"),
+    )
+    cfg = replace(cfg, data=replace(cfg.data, root=str(data)),
+                  model=replace(cfg.model, input_size=64, width=0.5))
+    from cxr_viewer.training.train import run_training
+
+    run_dir = run_training(cfg, log=False, finalize=False)
+    history = json.loads((run_dir / "history.jsonl").read_text().splitlines()[0])
+    assert np.isfinite(history["loss"]) and history["loss"] > 0
+    from cxr_viewer.training.evaluate import load_keras_model
+
+    model = load_keras_model(run_dir / "final.keras")
+    assert [layer.name for layer in model.layers][-1] == "predictions"
+    assert model.output_shape == (None, len(MODEL_LABEL_NAMES))
+
+
 @pytest.mark.slow
 def test_two_epoch_training_gives_a_loadable_bundle(tmp_path: Path) -> None:
     data = tmp_path / "nih"

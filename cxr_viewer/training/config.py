@@ -35,6 +35,7 @@ class ModelConfig:
 class TrainConfig:
     name: str = "cxr-viewer NIH-639 CNN"
     version: str = "1.0.0"
+    card_notes: str = ""  # appended to the model card's notes (e.g. how the recipe was chosen)
     seed: int = 0  # weights, shuffling, augmentation
     split_seed: int | None = None  # patient split; None = seed
     # Train one member per seed (same split) and average their logits inside ONE keras model.
@@ -53,6 +54,12 @@ class TrainConfig:
     # the classifier's class activation map; 0 = off). compact architecture only.
     box_supervision: float = 0.0
     box_sources: tuple[str, ...] = ("NIH_BBox_List_2017", "ChestX-Det10")
+    # Which box loss: "map_bce" (per-location sigmoid BCE of the whole map on boxed findings and
+    # on known negatives; the original) or "cam" (losses.cam_box_loss: only boxed findings, the
+    # raw CAM features . W_c must put its softmax mass inside the box and be positive there).
+    box_loss: str = "map_bce"
+    cam_temperature: float = 1.0  # box_loss "cam": softmax temperature over the map
+    cam_evidence: float = 0.5  # box_loss "cam": weight of the positive-evidence term
     threads: int = 2  # intra/inter-op threads; 0 = TensorFlow's default
     mixed_precision: bool = False  # float16 compute on GPU
     distribute: str = "auto"  # auto | none | mirrored | multiworker
@@ -63,6 +70,12 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def __post_init__(self) -> None:
+        if self.box_loss not in ("map_bce", "cam"):
+            raise ValueError(f"unknown box_loss {self.box_loss!r} (map_bce | cam)")
+        if self.cam_temperature <= 0:
+            raise ValueError(f"cam_temperature must be > 0, not {self.cam_temperature}")
 
     @property
     def split_seed_value(self) -> int:

@@ -446,6 +446,7 @@ def build_card(
             "has a single positive image in the data: its output is meaningless. Thresholds: "
             "Youden's J on the validation split. Heat maps: Grad-CAM on layer "
             f"{cam_layer!r} (1/16 of the input resolution)."
+            + (f" {cfg.card_notes}" if cfg.card_notes else "")
         ),
     )
 

@@ -68,3 +68,48 @@ def masked_box_map_bce(epsilon: float = 1e-6) -> Callable[[Any, Any], Any]:
 
     loss.__name__ = "masked_box_map_bce"
     return loss
+
+
+def cam_box_loss(
+    temperature: float = 1.0, evidence: float = 0.5, epsilon: float = 1e-6
+) -> Callable[[Any, Any], Any]:
+    """Loss of the class activation map on the boxed findings only (``box_loss = "cam"``).
+
+    ``y_pred`` is the raw class activation map (B, h, w, L): ``features . W_c`` of the class-
+    specific linear head, without bias or sigmoid (what Grad-CAM shows, up to the ReLU and a
+    positive factor). ``y_true`` packs (coverage, weights) along the last axis as for
+    :func:`masked_box_map_bce`: coverage in [0, 1] is the fraction of each map cell inside a box.
+    Only (image, label) pairs with weight > 0 *and* some box coverage are supervised; every
+    other pair (negatives, positives without a box, unannotated) gives neither loss nor gradient.
+
+    Per supervised pair, with ``p = softmax(cam / temperature)`` over the h*w locations:
+
+    - inside mass: ``-log(sum(coverage * p))``: the map's mass must lie in the box (its peak
+      moves there; the pointing game), independent of the map's overall level;
+    - positive evidence (weight ``evidence``): coverage-weighted mean of ``softplus(-cam)``
+      inside the box, so the map is positive there (a ReLU'd CAM that is all zero shows nothing).
+
+    Each example's loss is the mean over its supervised pairs (0 when it has none).
+    """
+    import tensorflow as tf
+
+    def loss(y_true: Any, y_pred: Any) -> Any:
+        y_true = tf.cast(y_true, tf.float32)
+        cam = tf.cast(y_pred, tf.float32)
+        n = tf.shape(cam)[-1]
+        cover, weight = y_true[..., :n], y_true[..., n:]
+        batch = tf.shape(cam)[0]
+        cam_f = tf.reshape(tf.transpose(cam, [0, 3, 1, 2]), [batch, n, -1])  # (B, L, hw)
+        cov_f = tf.reshape(tf.transpose(cover, [0, 3, 1, 2]), [batch, n, -1])
+        w = tf.reduce_max(weight, axis=[1, 2])  # (B, L): the weight is constant over the map
+        area = tf.reduce_sum(cov_f, axis=-1)
+        pair = tf.cast((w > 0) & (area > 0), tf.float32) * w
+        log_p = tf.nn.log_softmax(cam_f / temperature, axis=-1)
+        inside = tf.reduce_sum(cov_f * tf.exp(log_p), axis=-1)
+        mass = -tf.math.log(tf.clip_by_value(inside, epsilon, 1.0))
+        ev = tf.reduce_sum(cov_f * tf.nn.softplus(-cam_f), axis=-1) / tf.maximum(area, epsilon)
+        per_pair = (mass + evidence * ev) * pair
+        return tf.reduce_sum(per_pair, axis=-1) / tf.maximum(tf.reduce_sum(pair, axis=-1), 1.0)
+
+    loss.__name__ = "cam_box_loss"
+    return loss

@@ -191,3 +191,30 @@ def ensemble(members: list[Any], name: str = "cxr_compact_ensemble") -> Any:
     n = float(len(members))
     dense.set_weights([np.concatenate(kernels, axis=0) / n, np.mean(biases, axis=0)])
     return model
+
+
+def with_cam_head(model: Any, cam_layer: str = CAM_LAYER) -> Any:
+    """Training-only wrapper: adds an output ``box_map`` = the raw class activation map
+    ``features . W`` (B, h, w, L) of the classifier's own kernel (no bias, no sigmoid), for
+    :func:`cxr_viewer.training.losses.cam_box_loss`. The kernel is shared with ``predictions``,
+    so the loss trains the map Grad-CAM shows (for GAP -> Dense, Grad-CAM of label c is
+    ``ReLU(features . W_c)`` up to a positive factor). The exported model is ``model`` itself.
+    """
+    import keras
+    from keras import ops
+
+    dense = model.get_layer(OUTPUT_LAYER)
+
+    class ClassActivationMap(keras.layers.Layer):
+        def __init__(self, head: Any, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.head = head
+
+        def call(self, features: Any) -> Any:
+            kernel = ops.cast(self.head.kernel, features.dtype)
+            return ops.cast(ops.einsum("bhwc,cl->bhwl", features, kernel), "float32")
+
+    cam = ClassActivationMap(dense, name="box_map")(model.get_layer(cam_layer).output)
+    return keras.Model(
+        model.inputs, {OUTPUT_LAYER: model.outputs[0], "box_map": cam}, name=model.name + "_train"
+    )

@@ -206,6 +206,7 @@ def run_training(cfg: TrainConfig, log: bool = True, finalize: bool = True) -> P
     import keras
 
     from cxr_viewer.training.losses import (
+        cam_box_loss,
         masked_box_map_bce,
         masked_weighted_bce,
         positive_weights,
@@ -239,17 +240,21 @@ def run_training(cfg: TrainConfig, log: bool = True, finalize: bool = True) -> P
     use_boxes = cfg.box_supervision > 0
     if use_boxes and m.architecture != "compact":
         raise ValueError("box_supervision needs the compact architecture")
+    if cfg.box_loss not in ("map_bce", "cam"):
+        raise ValueError(f"unknown box_loss {cfg.box_loss!r} (map_bce | cam)")
     masks = weights = None
     cam_grid = m.input_size // 16
     if use_boxes:
         from cxr_viewer.training.preprocess import box_targets
 
         masks, weights = box_targets(data.train, m.input_size, cam_grid * 4, cfg.box_sources)
+        if cfg.box_loss == "cam":  # supervise only the boxed (image, label) pairs
+            weights = weights * (masks.max(axis=(1, 2)) > 0)
         if log:
             n_box = int((weights * (masks.reshape(len(masks), -1, masks.shape[-1]).max(1) > 0))
                         .sum())
-            print(f"box supervision: {n_box} (image, label) box maps, weight "
-                  f"{cfg.box_supervision}", flush=True)
+            print(f"box supervision ({cfg.box_loss}): {n_box} (image, label) box maps, "
+                  f"weight {cfg.box_supervision}", flush=True)
     train_ds = make_dataset(
         data.train_images, data.train_targets, global_batch, True, cfg.seed, cfg.augment,
         m.normalization, m.channels, box_masks=masks, box_weights=weights, cam_grid=cam_grid,
@@ -263,11 +268,15 @@ def run_training(cfg: TrainConfig, log: bool = True, finalize: bool = True) -> P
     with strategy.scope():
         base, cam_layer = build_for_config(cfg)
         if use_boxes:
-            from cxr_viewer.training.models import OUTPUT_LAYER, with_box_head
+            from cxr_viewer.training.models import OUTPUT_LAYER, with_box_head, with_cam_head
 
-            model = with_box_head(base, cam_layer)
-            loss: Any = {OUTPUT_LAYER: masked_weighted_bce(pos_w),
-                         "box_map": masked_box_map_bce()}
+            if cfg.box_loss == "cam":
+                model = with_cam_head(base, cam_layer)
+                box_loss = cam_box_loss(cfg.cam_temperature, cfg.cam_evidence)
+            else:
+                model = with_box_head(base, cam_layer)
+                box_loss = masked_box_map_bce()
+            loss: Any = {OUTPUT_LAYER: masked_weighted_bce(pos_w), "box_map": box_loss}
             loss_weights: Any = {OUTPUT_LAYER: 1.0, "box_map": cfg.box_supervision}
         else:
             model = base
