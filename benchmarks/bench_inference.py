@@ -36,7 +36,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 SHARED = Path(os.environ.get("CXR_SHARED_DATA", REPO.parent / "shared" / "data"))
-DEFAULT_IMAGE = SHARED / "dicom-corpus" / "corpus" / "dicom-test-files__WG04_RG2_UNC.dcm"
+DEFAULT_IMAGE = SHARED / "dicom-corpus" / "corpus" / "torchxrayvision__SIIM_CXR_850819.dcm"
 
 
 def peak_rss_mb() -> float:
@@ -94,7 +94,7 @@ def pick_image(path: Path | None) -> tuple[Path, str]:
     if path is not None:
         return path, str(path)
     if DEFAULT_IMAGE.is_file():
-        return DEFAULT_IMAGE, f"{DEFAULT_IMAGE.name} (real CR)"
+        return DEFAULT_IMAGE, f"{DEFAULT_IMAGE.name} (real chest CR)"
     from cxr_viewer.io.sample import sample_study_dir
 
     first = sorted(p for p in sample_study_dir().rglob("*") if p.is_file())[0]
@@ -191,7 +191,7 @@ def gui_child(bundle_path: Path, image_path: Path) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, help="bundle folder (default: models/default)")
-    parser.add_argument("--image", type=Path, help="image file (default: a real CR)")
+    parser.add_argument("--image", type=Path, help="image file (default: a real chest CR from the corpus)")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument(
         "--tfkv-labels",
