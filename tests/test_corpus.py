@@ -123,6 +123,14 @@ def _compare(out: np.ndarray, ref: np.ndarray, lossy: bool, exact: bool) -> str 
     )
 
 
+def _check_render(corpus_dir: Path, renderer: DisplayRenderer, image: ImageData, voi: VOI,
+                  png: str) -> str | None:
+    """Render with ``voi`` and compare with the reference ``png`` (exact where dcmtk is)."""
+    lossy = _is_lossy(image)
+    exact = not lossy and voi.function != "LINEAR_EXACT"
+    return _compare(renderer.render(voi), _reference(corpus_dir, png), lossy, exact)
+
+
 def _header_function(image: ImageData) -> str:
     return image.windows[0].function if image.windows else "LINEAR"
 
@@ -154,10 +162,7 @@ def test_reference_renders_match_dcmtk(corpus_dir, corpus, renderers, variant):
             voi = VOI.window(2 ** (bits - 1), 2**bits)
         else:
             voi = VOI.lut(0)
-        out = renderers[row["file"]].render(voi)
-        lossy = _is_lossy(image)
-        exact = not lossy and voi.function != "LINEAR_EXACT"
-        problem = _compare(out, _reference(corpus_dir, row["png"]), lossy, exact)
+        problem = _check_render(corpus_dir, renderers[row["file"]], image, voi, row["png"])
         if problem:
             failures.append(f"{row['png']}: {problem}")
         else:
@@ -176,10 +181,7 @@ def test_default_render_matches_ww(corpus_dir, corpus, renderers):
             continue
         image = corpus[row["file"]]
         voi = default_preset(image).resolve(image)
-        out = renderers[row["file"]].render(voi)
-        lossy = _is_lossy(image)
-        exact = not lossy and voi.function != "LINEAR_EXACT"
-        problem = _compare(out, _reference(corpus_dir, row["png"]), lossy, exact)
+        problem = _check_render(corpus_dir, renderers[row["file"]], image, voi, row["png"])
         if problem:
             failures.append(f"{row['png']}: {problem}")
         else:

@@ -74,23 +74,26 @@ def test_box_loss_defaults_to_the_original_and_the_shipped_configs_keep_their_re
         config_from_dict({"cam_temperature": 0.0})
 
 
-@pytest.mark.slow
-def test_cam_box_loss_training_runs_and_exports_the_plain_model(tmp_path: Path) -> None:
+def _tiny_config(tmp_path: Path, **overrides) -> TrainConfig:
+    """A seconds-long training config on a generated 16-image NIH layout at 64 px."""
     data = tmp_path / "nih"
     _generate_nih_layout(data)
     cfg = replace(
         TrainConfig(),
-        epochs=1,
         batch_size=8,
         val_fraction=0.5,
-        warmup_epochs=0,
         box_supervision=1.0,
-        box_loss="cam",
         cache_dir=str(tmp_path / "cache"),
         run_dir=str(tmp_path / "run"),
+        **overrides,
     )
-    cfg = replace(cfg, data=replace(cfg.data, root=str(data)),
-                  model=replace(cfg.model, input_size=64, width=0.5))
+    return replace(cfg, data=replace(cfg.data, root=str(data)),
+                   model=replace(cfg.model, input_size=64, width=0.5))
+
+
+@pytest.mark.slow
+def test_cam_box_loss_training_runs_and_exports_the_plain_model(tmp_path: Path) -> None:
+    cfg = _tiny_config(tmp_path, epochs=1, warmup_epochs=0, box_loss="cam")
     from cxr_viewer.training.train import run_training
 
     run_dir = run_training(cfg, log=False, finalize=False)
@@ -105,22 +108,8 @@ def test_cam_box_loss_training_runs_and_exports_the_plain_model(tmp_path: Path) 
 
 @pytest.mark.slow
 def test_two_epoch_training_gives_a_loadable_bundle(tmp_path: Path) -> None:
-    data = tmp_path / "nih"
-    _generate_nih_layout(data)
-    cfg = replace(
-        TrainConfig(),
-        epochs=2,
-        batch_size=8,
-        val_fraction=0.5,
-        warmup_epochs=1,
-        box_supervision=1.0,
-        cache_dir=str(tmp_path / "cache"),
-        run_dir=str(tmp_path / "run"),
-        bundle_dir=str(tmp_path / "bundle"),
-        report_dir=str(tmp_path / "report"),
-    )
-    cfg = replace(cfg, data=replace(cfg.data, root=str(data)),
-                  model=replace(cfg.model, input_size=64, width=0.5))
+    cfg = _tiny_config(tmp_path, epochs=2, warmup_epochs=1,
+                       bundle_dir=str(tmp_path / "bundle"), report_dir=str(tmp_path / "report"))
     from cxr_viewer.training.train import run_training
 
     bundle_dir = run_training(cfg, log=False)
