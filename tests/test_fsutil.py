@@ -68,6 +68,7 @@ def test_killed_writer_never_leaves_a_partial_target(tmp_path):
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait(timeout=30)
+        proc.stdout.close()
     assert not target.exists()
     leftovers = list(tmp_path.iterdir())
     assert all(p.name.startswith(".big.bin.") and ".part" in p.name for p in leftovers)
