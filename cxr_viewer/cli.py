@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from cxr_viewer import __version__
 
-COMMANDS = ("gui", "info", "render", "predict", "export", "train", "evaluate", "demo")
+COMMANDS = ("gui", "info", "render", "predict", "export", "train", "evaluate", "demo", "audit")
 
 
 class CommandError(Exception):

@@ -58,7 +58,9 @@ def quiet_source_names() -> Iterator[None]:
     (anonymised IDs are), which is not an error."""
     with warnings.catch_warnings():
         warnings.filterwarnings(
-            "ignore", message=".*unlikely to represent the intended person name", category=UserWarning
+            "ignore",
+            message=".*unlikely to represent the intended person name",
+            category=UserWarning,
         )
         yield
 

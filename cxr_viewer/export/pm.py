@@ -163,7 +163,10 @@ def build_parametric_map(
                 manufacturer=MANUFACTURER,
                 purpose_of_reference=codes.DCM.ProcessingEquipment,
                 manufacturer_model_name=model_name[:64],
-                software_versions=[model_version[:64] or "unknown", f"sha256:{weights_sha256[:57]}"],
+                software_versions=[
+                    model_version[:64] or "unknown",
+                    f"sha256:{weights_sha256[:57]}",
+                ],
                 contribution_description=(
                     f"AI algorithm {model_name} version {model_version}: heat maps "
                     f"({cams.method}). {DISCLAIMER}"

@@ -169,9 +169,10 @@ def build_presentation_state(image: ImageData, view: ViewState) -> Any:
             )
         )
     voi = hd.pr.SoftcopyVOILUTTransformation(
-        window_center=float(view.window_center),
-        window_width=float(view.window_width),
-        window_explanation=(view.explanation or "cxr-viewer window")[:64],
+        # lists: highdicom 0.28 would store a bare string explanation character by character
+        window_center=[float(view.window_center)],
+        window_width=[float(view.window_width)],
+        window_explanation=[(view.explanation or "cxr-viewer window")[:64]],
         voi_lut_function=view.voi_function,
     )
     inverse = bool(image.inverted_display) != bool(view.invert)
