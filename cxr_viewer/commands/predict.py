@@ -55,6 +55,12 @@ def register(subparsers: Any) -> None:
         help="also write OUT/heatmaps/<image stem>__<finding>.png for every scored finding",
     )
     p.add_argument(
+        "--dicom-out",
+        metavar="DIR",
+        help="also write a DICOM Structured Report per DICOM image (and, with --heatmaps, one "
+        "Parametric Map of its heat maps) into DIR",
+    )
+    p.add_argument(
         "--method",
         default="gradcam",
         choices=("gradcam", "gradcam++", "scorecam", "saliency"),
@@ -173,6 +179,7 @@ def run(args: argparse.Namespace) -> int:
             pred = bundle.predict(image)
             heatmaps: dict[str, str] = {}
             entry: dict[str, Any] = {"file": str(path)}
+            cams = None
             if args.heatmaps:
                 cams = bundle.cams(image, method=args.method)
                 for finding in cams.maps:
@@ -184,6 +191,9 @@ def run(args: argparse.Namespace) -> int:
                 entry["heatmap_method"] = cams.method
                 if cams.note:
                     entry["heatmap_note"] = cams.note
+            from cxr_viewer.export.dicom_results import after_prediction  # audit + --dicom-out
+
+            entry["dicom"] = after_prediction(image, pred, cams=cams, dicom_out=args.dicom_out)
         except (CxrError, ValueError, OSError) as exc:
             refused.append({"file": str(path), "reason": getattr(exc, "cause", None) or str(exc)})
             progress.update(n, path.name)

@@ -4,6 +4,7 @@ check, the series numbers, the equipment and the atomic write."""
 from __future__ import annotations
 
 import contextlib
+import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,7 +50,51 @@ def require_dicom_source(image: ImageData, what: str) -> Any:
     for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID"):
         if not str(ref.get(keyword, "") or ""):
             raise ExportError(image.path, f"the source has no {keyword}; a DICOM {what} needs it")
-    return ref
+    return with_type2_present(ref)
+
+
+#: Patient and study attributes that are Type 2 in every IOD we write (PS3.3 C.7.1.1, C.7.2.1):
+#: a result copies them from the source, so a source that omits them gets them empty (unknown).
+TYPE2_COPIED = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+    "StudyID",
+    "AccessionNumber",
+)
+
+
+_AGE = re.compile(r"[0-9]{3}[DWMY]")
+
+
+def with_type2_present(ref: Any) -> Any:
+    """``ref``, or a shallow copy fit to be copied into a result object.
+
+    * absent :data:`TYPE2_COPIED` attributes become present and empty (real files omit them;
+      highdicom needs them to build the copied modules);
+    * an invalid Patient's Age (Type 3, e.g. ``62`` instead of ``062Y``, seen in the SIIM data)
+      is left out rather than copied into an invalid object.
+
+    Values are never invented; the source header itself is not changed.
+    """
+    missing = [k for k in TYPE2_COPIED if k not in ref]
+    age = ref.get("PatientAge")
+    bad_age = age is not None and age != "" and not _AGE.fullmatch(str(age))
+    if not missing and not bad_age:
+        return ref
+    from pydicom.dataset import Dataset
+
+    view = Dataset(ref)
+    view.file_meta = getattr(ref, "file_meta", Dataset())
+    for keyword in missing:
+        setattr(view, keyword, None)
+    if bad_age:
+        del view.PatientAge
+    return view
 
 
 @contextlib.contextmanager
