@@ -276,8 +276,8 @@ def verify(path: str | os.PathLike[str] | None = None) -> VerifyResult:
         result.problems.append(
             (n_lines, f"line {n_lines} is incomplete (no newline at the end: an interrupted write)")
         )
-    prev_raw: bytes | None = None
-    prev_seq = 0
+    prev_seq = 0  # the highest sequence number seen so far
+    hash_of: dict[int, tuple[int, str]] = {}  # seq -> (line number, hash of that line)
     last_raw = b""
     count = 0
     incomplete_last = bool(data) and not data.endswith(b"\n")
@@ -289,7 +289,8 @@ def verify(path: str | os.PathLike[str] | None = None) -> VerifyResult:
                 result.problems.append(
                     (n, f"line {n} is not a valid JSON record (edited, or a write was cut short)")
                 )
-            prev_raw, prev_seq = raw, prev_seq + 1
+            prev_seq += 1  # the next line chains onto this one as it stands
+            hash_of[prev_seq] = (n, line_hash(raw))
             continue
         seq = rec.get("seq")
         if not isinstance(seq, int) or seq != prev_seq + 1:
@@ -302,20 +303,22 @@ def verify(path: str | os.PathLike[str] | None = None) -> VerifyResult:
                 (n, f"line {n} has sequence number {seq} after {prev_seq}: {what}")
             )
         else:
-            expected_prev = GENESIS if prev_raw is None else line_hash(prev_raw)
-            if rec.get("prev") != expected_prev:
-                if prev_raw is None:
+            before = hash_of.get(seq - 1)
+            expected_prev = GENESIS if seq == 1 else (before[1] if before else None)
+            if expected_prev is not None and rec.get("prev") != expected_prev:
+                if before is None:
                     result.problems.append((n, f"line {n} does not start the chain"))
                 else:
                     result.problems.append(
                         (
-                            n - 1,
-                            f"line {n - 1} was changed after it was written "
+                            before[0],
+                            f"line {before[0]} was changed after it was written "
                             f"(line {n} holds a different hash of it)",
                         )
                     )
-        prev_raw = raw
-        prev_seq = seq if isinstance(seq, int) else prev_seq + 1
+        if isinstance(seq, int):
+            hash_of.setdefault(seq, (n, line_hash(raw)))
+            prev_seq = max(prev_seq, seq)
     result.lines = count
     head = audit.head_path
     if count:
@@ -327,7 +330,9 @@ def verify(path: str | os.PathLike[str] | None = None) -> VerifyResult:
         except (ValueError, KeyError, TypeError):
             result.problems.append((count, f"the head record {head.name} is not valid"))
         else:
-            if head_seq == prev_seq and head_sha != line_hash(last_raw):
+            if incomplete_last:
+                pass  # the cut-short last line is reported above; it cannot match the head
+            elif head_seq == prev_seq and head_sha != line_hash(last_raw):
                 result.problems.append(
                     (count, f"line {count} (the last) was changed after it was written")
                 )

@@ -54,6 +54,9 @@ def test_public_codes_are_the_ones_ps3_16_defines():
     private = [c for c in C.FINDING_CONCEPTS.values() if c.is_private]
     assert all(c.scheme == "99CXRV" for c in private) and len(private) == 8
     assert len({(c.value, c.scheme) for c in C.FINDING_CONCEPTS.values()}) == 14
+    every = [v for v in vars(C).values() if isinstance(v, C.Concept)]
+    every += list(C.FINDING_CONCEPTS.values())
+    assert all(len(c.value) <= 16 for c in every)  # Code Value is SH (Long Code Value aside)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ The 14 VinDr-CXR findings
 ======================  ===============================  =====================================
 finding                 code                             why
 ======================  ===============================  =====================================
-Aortic enlargement      99CXRV AORTIC_ENLARGEMENT        no PS3.16 concept
+Aortic enlargement      99CXRV AORTIC_ENLARGED           no PS3.16 concept
 Atelectasis             99CXRV ATELECTASIS               PS3.16 has only "Plate-like atelectasis"
 Calcification           SCT 18115005 Pathologic calc.    CID 6335..6338
 Cardiomegaly            SCT 287272002 Cardiomegaly       CID 12248
@@ -22,9 +22,9 @@ Lung Opacity            DCM 112001 Opacity               CID 6102/6104
 Nodule/Mass             99CXRV NODULE_MASS               SCT Nodule and Mass are two concepts
 Other lesion            99CXRV OTHER_LESION              a catch-all of the data set
 Pleural effusion        SCT 60046008 Pleural effusion    CID 645
-Pleural thickening      99CXRV PLEURAL_THICKENING        no PS3.16 concept
+Pleural thickening      99CXRV PLEURAL_THICKEN           no PS3.16 concept
 Pneumothorax            SCT 36118008 Pneumothorax        CID 6102/6105
-Pulmonary fibrosis      99CXRV PULMONARY_FIBROSIS        SCT 112674009 is generic "Fibrosis"
+Pulmonary fibrosis      99CXRV PULM_FIBROSIS             SCT 112674009 is generic "Fibrosis"
 ======================  ===============================  =====================================
 """
 
@@ -63,7 +63,7 @@ def _p(value: str, meaning: str) -> Concept:
 
 
 FINDING_CONCEPTS: dict[str, Concept] = {
-    "Aortic enlargement": _p("AORTIC_ENLARGEMENT", "Aortic enlargement"),
+    "Aortic enlargement": _p("AORTIC_ENLARGED", "Aortic enlargement"),
     "Atelectasis": _p("ATELECTASIS", "Atelectasis"),
     "Calcification": Concept("18115005", "SCT", "Pathologic calcification"),
     "Cardiomegaly": Concept("287272002", "SCT", "Cardiomegaly"),
@@ -74,9 +74,9 @@ FINDING_CONCEPTS: dict[str, Concept] = {
     "Nodule/Mass": _p("NODULE_MASS", "Nodule or mass"),
     "Other lesion": _p("OTHER_LESION", "Other lesion"),
     "Pleural effusion": Concept("60046008", "SCT", "Pleural effusion"),
-    "Pleural thickening": _p("PLEURAL_THICKENING", "Pleural thickening"),
+    "Pleural thickening": _p("PLEURAL_THICKEN", "Pleural thickening"),
     "Pneumothorax": Concept("36118008", "SCT", "Pneumothorax"),
-    "Pulmonary fibrosis": _p("PULMONARY_FIBROSIS", "Pulmonary fibrosis"),
+    "Pulmonary fibrosis": _p("PULM_FIBROSIS", "Pulmonary fibrosis"),
 }
 assert tuple(FINDING_CONCEPTS) == VINDR_FINDINGS
 

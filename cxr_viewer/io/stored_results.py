@@ -166,7 +166,8 @@ def _code(item: Any, keyword: str) -> tuple[str, str]:
     seq = item.get(keyword) or []
     if not seq:
         return "", ""
-    return str(seq[0].get("CodeValue", "") or ""), str(seq[0].get("CodingSchemeDesignator", ""))
+    value = seq[0].get("CodeValue") or seq[0].get("LongCodeValue") or seq[0].get("URNCodeValue")
+    return str(value or ""), str(seq[0].get("CodingSchemeDesignator", "") or "")
 
 
 def _is(item: Any, concept: C.Concept) -> bool:
