@@ -6,7 +6,9 @@ One frame per scored finding (a channel each, in VinDr-CXR order), at the source
 the normalised attention of the heat-map method, and names the finding in its LUT Explanation
 (``"<finding> heat map (<method>)"``), which is how :mod:`cxr_viewer.io.stored_results` reads it
 back. The model is named in the Contributing Equipment Sequence. Pixel data are RLE Lossless
-compressed when an encoder is available (the maps are smooth: ~1/50 of the raw size).
+compressed when the pylibjpeg-rle encoder is installed (about half the raw size: the low bytes
+of a smooth 16-bit map still change from pixel to pixel). The PM IOD allows only 16-bit integer
+(or float) pixels, so the maps cannot be stored in 8 bits.
 """
 
 from __future__ import annotations
@@ -141,7 +143,11 @@ def build_parametric_map(
                 f"the {finding} heat map is {cam.shape[1]}x{cam.shape[0]}, the image "
                 f"{cols}x{rows}: a Parametric Map must match the source geometry",
             )
-        channels[0, :, :, i] = np.rint(np.clip(np.nan_to_num(cam), 0.0, 1.0) * STORED_MAX)
+        scaled = np.nan_to_num(cam, nan=0.0, posinf=1.0, neginf=0.0)  # a copy, then in place
+        np.clip(scaled, 0.0, 1.0, out=scaled)
+        scaled *= STORED_MAX
+        scaled += 0.5  # round half up; the assignment truncates
+        channels[0, :, :, i] = scaled
     mappings = [
         [
             hd.pm.RealWorldValueMapping(
