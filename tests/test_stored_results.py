@@ -169,3 +169,21 @@ def test_reading_stored_results_never_imports_tensorflow(study):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
+
+
+def test_sr_content_tree_for_the_tag_browser(study):
+    from cxr_viewer.io.stored_results import sr_content_tree
+
+    folder, image, _, _ = study
+    ds = pydicom.dcmread(next(folder.glob("*_AI-SR.dcm")))
+    tree = sr_content_tree(ds)
+    assert tree.text == "CONTAINER Imaging Measurement Report"
+    measurements = next(c for c in tree.children if "Imaging Measurements" in c.text)
+    assert len(measurements.children) == 16
+    cardio = next(
+        g for g in measurements.children if any("Cardiomegaly" in c.text for c in g.children)
+    )
+    texts = [c.text for c in cardio.children]
+    assert "contains NUM Probability = 0.91 1" in texts
+    assert 'contains CODE Finding = (287272002, SCT, "Cardiomegaly")' in texts
+    assert sr_content_tree(pydicom.dcmread(folder / "chest.dcm", stop_before_pixels=True)) is None

@@ -519,3 +519,81 @@ def find_stored_results(paths: Iterable[str | Path]) -> StoredResults:
         elif isinstance(obj, ForeignObject):
             results.foreign.append(obj)
     return results
+
+
+# ---- SR content tree (for the tag browser) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContentNode:
+    """One SR content item as text: ``"<relationship> <VALUE TYPE> <name> = <value>"``."""
+
+    text: str
+    children: tuple[ContentNode, ...] = ()
+
+
+def _item_value(item: Any) -> str:
+    vt = str(item.get("ValueType", ""))
+    if vt == "NUM":
+        seq = item.get("MeasuredValueSequence") or []
+        if not seq:
+            return "(no value)"
+        units = seq[0].get("MeasurementUnitsCodeSequence") or []
+        unit = str(units[0].get("CodeValue", "")) if units else ""
+        return f"{seq[0].get('NumericValue', '')} {unit}".strip()
+    if vt == "CODE":
+        seq = item.get("ConceptCodeSequence") or []
+        if not seq:
+            return "(no code)"
+        value, scheme = _code(item, "ConceptCodeSequence")
+        return f'({value}, {scheme}, "{seq[0].get("CodeMeaning", "")}")'
+    if vt in ("TEXT", "UIDREF", "PNAME", "DATE", "TIME", "DATETIME"):
+        keyword = {
+            "TEXT": "TextValue",
+            "UIDREF": "UID",
+            "PNAME": "PersonName",
+            "DATE": "Date",
+            "TIME": "Time",
+            "DATETIME": "DateTime",
+        }[vt]
+        return str(item.get(keyword, ""))[:200]
+    if vt in ("IMAGE", "COMPOSITE", "WAVEFORM"):
+        seq = item.get("ReferencedSOPSequence") or []
+        return f"SOP {seq[0].get('ReferencedSOPInstanceUID', '?')}" if seq else "(no reference)"
+    if vt == "CONTAINER":
+        return ""
+    return "(value not shown)"
+
+
+def sr_content_tree(ds: Any, max_items: int = 5000) -> ContentNode | None:
+    """The content tree of an SR dataset as text nodes, or None when ``ds`` is not an SR.
+
+    Tolerant of any SR (ours or not): a malformed item becomes a node saying so.
+    """
+    if not str(ds.get("SOPClassUID", "")).startswith(SR_PREFIX) or "ValueType" not in ds:
+        return None
+    count = 0
+
+    def node(item: Any, depth: int) -> ContentNode:
+        nonlocal count
+        count += 1
+        try:
+            names = item.get("ConceptNameCodeSequence") or []
+            name = str(names[0].get("CodeMeaning", "")) if names else ""
+            relation = str(item.get("RelationshipType", "") or "").lower()
+            value = _item_value(item)
+            text = " ".join(p for p in (relation, str(item.get("ValueType", "")), name) if p)
+            if value:
+                text += f" = {value}"
+        except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
+            return ContentNode(f"(unreadable content item: {exc})")
+        children: list[ContentNode] = []
+        if depth < 20:
+            for sub in item.get("ContentSequence", []) or []:
+                if count >= max_items:
+                    children.append(ContentNode("(more items not shown)"))
+                    break
+                children.append(node(sub, depth + 1))
+        return ContentNode(text, tuple(children))
+
+    return node(ds, 0)
