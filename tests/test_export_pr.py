@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -106,3 +107,29 @@ def test_bad_view_is_refused(tmp_path):
         build_presentation_state(image, ViewState(float("nan"), 100.0))
     with pytest.raises(ExportError, match="unknown VOI LUT function"):
         build_presentation_state(image, ViewState(100.0, 100.0, voi_function="CUBIC"))
+
+
+def test_the_viewers_export_request_becomes_the_view(tmp_path):
+    from cxr_viewer.export.annotated import ExportRequest
+    from cxr_viewer.export.dicom_results import write_dicom_results_for_request
+    from cxr_viewer.export.pr import view_state_from_request
+    from cxr_viewer.imaging.window import VOI
+
+    image = load_image(make_dicom(tmp_path / "s.dcm"))
+    request = ExportRequest(
+        image=image, voi=VOI.window(1800.0, 2600.0, label="test"), invert=True, rotation_k=3,
+        flip_h=True, measurements=LINES, window_label="Header window 1",
+    )  # fmt: skip
+    view = view_state_from_request(request)
+    assert (view.window_center, view.window_width, view.invert) == (1800.0, 2600.0, True)
+    assert (view.rotation_k, view.flip_h, view.flip_v) == (3, True, False)
+    assert view.explanation == "Header window 1" and len(view.measurements) == 2
+    # a VOI LUT display: the GSPS keeps the image's own VOI (copied by highdicom)
+    lut_view = view_state_from_request(dataclasses.replace(request, voi=VOI(lut_index=0)))
+    assert lut_view.window_center is None
+    pr = build_presentation_state(image, lut_view)
+    assert float(pr.SoftcopyVOILUTSequence[0].WindowCenter) == 2048.0  # the header's window
+    # no analysis: the export writes the GSPS only
+    written = write_dicom_results_for_request(request, tmp_path / "out")
+    assert written.sr is None and written.pm is None and written.pr is not None
+    assert dciodvfy_errors(written.pr) == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cxr_viewer import audit
 from cxr_viewer.export.annotated import ExportError
@@ -99,6 +100,26 @@ def write_dicom_results(
             log_=audit_log,
         )
     return written
+
+
+def write_dicom_results_for_request(request: Any, out_dir: str | Path) -> DicomResults:
+    """The viewer's export: SR (when analysed), PM (when heat maps), GSPS (always) of what an
+    :class:`~cxr_viewer.export.annotated.ExportRequest` shows."""
+    from cxr_viewer.export.pr import view_state_from_request
+
+    prediction = request.prediction
+    if prediction is not None and prediction.image_id != request.image.image_id:
+        prediction = None  # a stale result is never filed under this image
+    cams = request.cams
+    if cams is not None and (cams.image_id != request.image.image_id or not cams.maps):
+        cams = None
+    return write_dicom_results(
+        request.image,
+        out_dir,
+        prediction=prediction,
+        cams=cams,
+        view=view_state_from_request(request),
+    )
 
 
 def after_prediction(

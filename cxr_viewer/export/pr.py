@@ -71,8 +71,8 @@ class ViewState:
     :func:`cxr_viewer.export.annotated.apply_orientation`).
     """
 
-    window_center: float
-    window_width: float
+    window_center: float | None  # None (with width None): the image's own VOI (e.g. a VOI LUT)
+    window_width: float | None
     voi_function: str = "LINEAR"
     invert: bool = False  # the user's inversion, on top of the image's own (MONOCHROME1)
     rotation_k: int = 0
@@ -134,10 +134,12 @@ def build_presentation_state(image: ImageData, view: ViewState) -> Any:
     import highdicom as hd
 
     ref = require_dicom_source(image, "presentation state")
-    if not (np.isfinite(view.window_center) and np.isfinite(view.window_width)):
-        raise ExportError(image.path, "the window is not a finite number")
-    if view.window_width < 1 and view.voi_function != "LINEAR_EXACT":
-        raise ExportError(image.path, f"window width {view.window_width} < 1 is not valid here")
+    has_window = view.window_center is not None and view.window_width is not None
+    if has_window:
+        if not (np.isfinite(view.window_center) and np.isfinite(view.window_width)):
+            raise ExportError(image.path, "the window is not a finite number")
+        if view.window_width < 1 and view.voi_function != "LINEAR_EXACT":
+            raise ExportError(image.path, f"window width {view.window_width} < 1 is not valid")
     if view.voi_function not in VOI_FUNCTIONS:
         raise ExportError(image.path, f"unknown VOI LUT function {view.voi_function!r}")
     layer = hd.pr.GraphicLayer(
@@ -168,13 +170,15 @@ def build_presentation_state(image: ImageData, view: ViewState) -> Any:
                 text_objects=texts,
             )
         )
-    voi = hd.pr.SoftcopyVOILUTTransformation(
-        # lists: highdicom 0.28 would store a bare string explanation character by character
-        window_center=[float(view.window_center)],
-        window_width=[float(view.window_width)],
-        window_explanation=[(view.explanation or "cxr-viewer window")[:64]],
-        voi_lut_function=view.voi_function,
-    )
+    voi = None
+    if has_window:
+        voi = hd.pr.SoftcopyVOILUTTransformation(
+            # lists: highdicom 0.28 would store a bare string explanation character by character
+            window_center=[float(view.window_center)],  # type: ignore[arg-type]
+            window_width=[float(view.window_width)],  # type: ignore[arg-type]
+            window_explanation=[(view.explanation or "cxr-viewer window")[:64]],
+            voi_lut_function=view.voi_function,
+        )
     inverse = bool(image.inverted_display) != bool(view.invert)
     presentation = hd.PresentationLUTTransformation(
         presentation_lut_shape="INVERSE" if inverse else "IDENTITY"
@@ -195,7 +199,8 @@ def build_presentation_state(image: ImageData, view: ViewState) -> Any:
                 content_description="Window, orientation and measurements as read",
                 graphic_annotations=annotations or None,
                 graphic_layers=[layer] if annotations else None,
-                voi_lut_transformations=[voi],
+                # None: highdicom copies the image's own VOI LUT / window
+                voi_lut_transformations=[voi] if voi is not None else None,
                 presentation_lut_transformation=presentation,
                 series_description=PR_SERIES_DESCRIPTION,
             )
@@ -213,6 +218,26 @@ def build_presentation_state(image: ImageData, view: ViewState) -> Any:
         item.DisplayedAreaBottomRightHandCorner = list(brhc)
     _copy_laterality_and_body_part(ref, pr)
     return pr
+
+
+def view_state_from_request(request: Any) -> ViewState:
+    """The :class:`ViewState` of an :class:`~cxr_viewer.export.annotated.ExportRequest` (the
+    viewer describes its view that way already: same orientation convention, same lines)."""
+    voi = request.voi
+    center = getattr(voi, "center", None)
+    width = getattr(voi, "width", None)
+    is_lut = getattr(voi, "lut_index", None) is not None
+    return ViewState(
+        window_center=None if is_lut else center,
+        window_width=None if is_lut else width,
+        voi_function=str(getattr(voi, "function", "LINEAR") or "LINEAR"),
+        invert=bool(request.invert),
+        rotation_k=int(request.rotation_k),
+        flip_h=bool(request.flip_h),
+        flip_v=bool(request.flip_v),
+        measurements=tuple(DistanceLine(*m) for m in request.measurements),
+        explanation=str(getattr(request, "window_label", "") or getattr(voi, "label", "") or ""),
+    )
 
 
 def write_presentation_state(image: ImageData, view: ViewState, path: str | Path) -> Path:

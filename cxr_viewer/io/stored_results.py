@@ -382,14 +382,14 @@ _MM = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*mm")
 
 
 def parse_view(ds: Any) -> ViewState | None:
+    from pydicom.dataset import Dataset
     from pydicom.multival import MultiValue
 
     voi_seq = ds.get("SoftcopyVOILUTSequence") or []
-    if not voi_seq or "WindowCenter" not in voi_seq[0]:
-        return None
-    voi = voi_seq[0]
-
-    center, width = _first_float(voi.WindowCenter), _first_float(voi.WindowWidth)
+    voi = voi_seq[0] if voi_seq else Dataset()
+    center = width = None  # None: the image's own VOI (the GSPS has none, or a VOI LUT)
+    if "WindowCenter" in voi and "WindowWidth" in voi:
+        center, width = _first_float(voi.WindowCenter), _first_float(voi.WindowWidth)
     function = str(voi.get("VOILUTFunction", "LINEAR") or "LINEAR")
     explanation = voi.get("WindowCenterWidthExplanation", "")
     if isinstance(explanation, MultiValue):
