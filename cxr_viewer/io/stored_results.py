@@ -135,6 +135,8 @@ class StoredResults:
     views: list[StoredView] = field(default_factory=list)
     foreign: list[ForeignObject] = field(default_factory=list)
     errors: list[tuple[Path, str]] = field(default_factory=list)
+    #: SOP Instance UIDs of the images opened with these results (for :meth:`orphans`)
+    image_sop_uids: set[str] = field(default_factory=set)
 
     def __bool__(self) -> bool:
         return bool(self.reports or self.heatmaps or self.views or self.foreign or self.errors)
@@ -153,9 +155,10 @@ class StoredResults:
         found = [v for v in self.views if sop_uid in v.source_sop_uids]
         return found[-1] if found else None
 
-    def orphans(self, available_sop_uids: Iterable[str]) -> list[StoredReport]:
-        """Reports whose referenced image is not among ``available_sop_uids`` (warn about them)."""
-        have = set(available_sop_uids)
+    def orphans(self, available_sop_uids: Iterable[str] | None = None) -> list[StoredReport]:
+        """Reports whose referenced image is not among ``available_sop_uids`` (default: the
+        :attr:`image_sop_uids` opened with them); the viewer warns about them."""
+        have = set(self.image_sop_uids if available_sop_uids is None else available_sop_uids)
         return [r for r in self.reports if not (set(r.source_sop_uids) & have)]
 
 
@@ -526,10 +529,19 @@ def find_stored_results(paths: Iterable[str | Path]) -> StoredResults:
 
 @dataclass(frozen=True)
 class ContentNode:
-    """One SR content item as text: ``"<relationship> <VALUE TYPE> <name> = <value>"``."""
+    """One SR content item: relationship, value type, concept name, value (as text)."""
 
-    text: str
+    name: str
+    value_type: str = ""
+    relation: str = ""
+    value: str = ""
     children: tuple[ContentNode, ...] = ()
+
+    @property
+    def text(self) -> str:
+        """``"<relationship> <VALUE TYPE> <name> = <value>"``."""
+        text = " ".join(p for p in (self.relation, self.value_type, self.name) if p)
+        return f"{text} = {self.value}" if self.value else text
 
 
 def _item_value(item: Any) -> str:
@@ -582,9 +594,7 @@ def sr_content_tree(ds: Any, max_items: int = 5000) -> ContentNode | None:
             name = str(names[0].get("CodeMeaning", "")) if names else ""
             relation = str(item.get("RelationshipType", "") or "").lower()
             value = _item_value(item)
-            text = " ".join(p for p in (relation, str(item.get("ValueType", "")), name) if p)
-            if value:
-                text += f" = {value}"
+            value_type = str(item.get("ValueType", "") or "")
         except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
             return ContentNode(f"(unreadable content item: {exc})")
         children: list[ContentNode] = []
@@ -594,6 +604,6 @@ def sr_content_tree(ds: Any, max_items: int = 5000) -> ContentNode | None:
                     children.append(ContentNode("(more items not shown)"))
                     break
                 children.append(node(sub, depth + 1))
-        return ContentNode(text, tuple(children))
+        return ContentNode(name, value_type, relation, value, tuple(children))
 
     return node(ds, 0)
