@@ -2,13 +2,14 @@
 
 One frame per scored finding (a channel each, in VinDr-CXR order), at the source image's size
 (rows x columns), so the map overlays the source pixel for pixel. Stored values are unsigned
-16-bit; the Real World Value Mapping of each frame maps them linearly to 0..1 (slope 1/65535),
+16-bit; the Real World Value Mapping of each frame maps them linearly to 0..1 (slope 1/65280),
 the normalised attention of the heat-map method, and names the finding in its LUT Explanation
 (``"<finding> heat map (<method>)"``), which is how :mod:`cxr_viewer.io.stored_results` reads it
 back. The model is named in the Contributing Equipment Sequence. Pixel data are RLE Lossless
 compressed when the pylibjpeg-rle encoder is installed (about half the raw size: the low bytes
 of a smooth 16-bit map still change from pixel to pixel). The PM IOD allows only 16-bit integer
-(or float) pixels, so the maps cannot be stored in 8 bits.
+(or float) pixels, so the maps cannot be stored in 8 bits; they are kept to 1/255 and stored
+as ``level * 256`` so that RLE compresses them to a few percent (see :data:`LEVELS`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,12 @@ from cxr_viewer.inference.findings import VINDR_FINDINGS
 from cxr_viewer.inference.results import CamResult
 from cxr_viewer.io.types import ImageData
 
-STORED_MAX = 65535
+#: Heat maps are kept to 1/255 (the display's colour maps have 256 levels) and stored as
+#: level * 256: the low byte of every pixel is 0, so RLE Lossless (byte planes) shrinks the
+#: maps to a few percent of their raw size and encodes fast. 255 * 256 maps to 1.0.
+LEVELS = 255
+STEP = 256
+STORED_MAX = LEVELS * STEP  # 65280
 EXPLANATION_SUFFIX = " heat map"
 CONTENT_LABEL = "AI_HEATMAPS"
 
@@ -145,9 +151,9 @@ def build_parametric_map(
             )
         scaled = np.nan_to_num(cam, nan=0.0, posinf=1.0, neginf=0.0)  # a copy, then in place
         np.clip(scaled, 0.0, 1.0, out=scaled)
-        scaled *= STORED_MAX
-        scaled += 0.5  # round half up; the assignment truncates
-        channels[0, :, :, i] = scaled
+        scaled *= LEVELS
+        scaled += 0.5  # round half up; the cast truncates
+        channels[0, :, :, i] = scaled.astype(np.uint16) * STEP
     mappings = [
         [
             hd.pm.RealWorldValueMapping(
