@@ -534,6 +534,8 @@ class MainWindow(QMainWindow):
         self.deidentified = bool(on)
         self.view.set_deidentified(self.deidentified)
         self.tags.set_deidentified(self.deidentified)
+        if hasattr(self, "stored"):  # SR content trees again; the change is audited
+            self.stored.deidentified_changed(self.deidentified)
         self.browser.set_deidentified(self.deidentified)
         if "deidentify" in getattr(self, "actions", {}):
             self.actions["deidentify"].setChecked(self.deidentified)

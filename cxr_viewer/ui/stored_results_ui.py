@@ -157,6 +157,7 @@ class StoredResultsController(QObject):
         self.showing = None  # the StoredReport on screen, if any
         self._audited_open: set[str] = set()
         self._audited_analysis: set[tuple[str, str]] = set()
+        self._deidentified = bool(getattr(window, "deidentified", False))
         self.banner = StoredResultBanner()
         self.banner.rerunRequested.connect(self.rerun)
         panel = getattr(window, "findings_panel", None)
@@ -288,6 +289,16 @@ class StoredResultsController(QObject):
         )
 
     # ---- tag browser ---------------------------------------------------------------------
+    def deidentified_changed(self, on: bool) -> None:
+        """De-identified mode toggled: audited (a privacy setting); the tag browser was rebuilt,
+        so the SR content trees are added again (person names hidden when on)."""
+        if on != self._deidentified:
+            audit.setting_changed("deidentified_mode", self._deidentified, on)
+        self._deidentified = on
+        image = getattr(self.window, "current_image", None)
+        if image is not None:
+            self._add_content_trees(image)
+
     def _add_content_trees(self, image: Any) -> None:
         tags = getattr(self.window, "tags", None)
         if tags is None or not image.sop_uid:
@@ -299,7 +310,7 @@ class StoredResultsController(QObject):
             if image.sop_uid in f.source_sop_uids and "SR" in f.sop_class
         ]
         for path in srs:
-            add_sr_content_tree(tags, path)
+            add_sr_content_tree(tags, path, deidentified=self._deidentified)
 
     # ---- audit -----------------------------------------------------------------------------
     def _audit_open(self, image: Any) -> None:
@@ -328,9 +339,12 @@ class StoredResultsController(QObject):
         )
 
 
-def add_sr_content_tree(tags: Any, path: str | Path) -> None:
-    """Add "SR content tree: <file>" as a top-level branch of the tag browser."""
+def add_sr_content_tree(tags: Any, path: str | Path, *, deidentified: bool = False) -> None:
+    """Add "SR content tree: <file>" as a top-level branch of the tag browser (person-name
+    values hidden in de-identified mode, as the tag browser hides PN)."""
     import pydicom
+
+    from cxr_viewer.ui.tag_browser import HIDDEN
 
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True)
@@ -344,7 +358,8 @@ def add_sr_content_tree(tags: Any, path: str | Path) -> None:
 
     def add(parent: QTreeWidgetItem, node: ContentNode) -> None:
         # columns as the tag browser's: (relationship, concept name, value type, value)
-        item = QTreeWidgetItem([node.relation, node.name, node.value_type, node.value])
+        value = HIDDEN if deidentified and node.value_type == "PNAME" else node.value
+        item = QTreeWidgetItem([node.relation, node.name, node.value_type, value])
         parent.addChild(item)
         for child in node.children:
             add(item, child)
