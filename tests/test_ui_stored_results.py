@@ -109,6 +109,28 @@ def test_result_without_its_image_is_shown_with_a_warning(qtbot, window, tmp_pat
     assert str(sr) in window.browser.problem_paths()  # listed with the warning
     assert window.findings_panel.ranked_findings()[0] == "Cardiomegaly"
     assert window.current_image is None
+    # double-clicking the listed SR shows its tags and content tree
+    assert ctl.show_object_tags(str(sr))
+    assert window.tags.find_items("Measurement Group")
+    assert window.tags.find_items("SOP Class UID")
+
+
+def test_other_softwares_sr_is_listed_and_its_tree_shown(qtbot, window, tmp_path):
+    import pydicom
+
+    paths, *_ = study_with_results(tmp_path / "study")
+    sr_path = next((tmp_path / "study").glob("*_AI-SR.dcm"))
+    ds = pydicom.dcmread(sr_path)
+    for group in ds.ContentSequence[-2].ContentSequence:
+        for item in group.ContentSequence:
+            if item.ConceptNameCodeSequence[0].CodeMeaning == "Finding":
+                item.ConceptCodeSequence[0].CodingSchemeDesignator = "99OTHER"
+    ds.save_as(sr_path)  # now "another vendor's" SR about the first image
+    window.open_paths([str(tmp_path / "study")])
+    wait_for_image(qtbot, window, paths[0], timeout=30000)
+    assert window.stored.showing is None  # not ours: not shown as our result...
+    assert str(sr_path) in window.browser.problem_paths()  # ...but listed
+    assert window.tags.find_items("Measurement Group")  # and its tree is in the tag browser
 
 
 def test_png_source_cannot_export_dicom_results(qtbot, tmp_path):

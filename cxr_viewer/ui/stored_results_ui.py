@@ -166,6 +166,9 @@ class StoredResultsController(QObject):
             layout.insertWidget(0, self.banner)
         else:
             self.banner.setParent(window)  # no panel in this build: kept, never shown
+        problems = getattr(getattr(window, "browser", None), "problems", None)
+        if problems is not None and hasattr(problems, "itemActivated"):
+            problems.itemActivated.connect(self._on_listed_activated)
 
     # ---- scan --------------------------------------------------------------------------
     def set_results(self, results: StoredResults | None) -> None:
@@ -287,6 +290,38 @@ class StoredResultsController(QObject):
         self.window.statusBar().showMessage(
             f"Presentation state applied: {Path(stored_view.path).name}", 6000
         )
+
+    def _on_listed_activated(self, item: Any) -> None:
+        """A listed result object (ours or other software's) double-clicked: its tags, and for an
+        SR its content tree, in the tag browser; our result without its image in the panel."""
+        from cxr_viewer.ui.study_browser import PATH_ROLE
+
+        path = str(item.data(PATH_ROLE) or "")
+        self.show_object_tags(path)
+
+    def show_object_tags(self, path: str) -> bool:
+        """Tags (+ SR content tree) of a listed result object in the tag browser; True if shown."""
+        known = [*self.results.reports, *self.results.heatmaps, *self.results.views]
+        known += self.results.foreign
+        if not any(str(o.path) == path for o in known):
+            return False
+        import pydicom
+
+        w = self.window
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+        except Exception as exc:  # noqa: BLE001 - listed, never fatal
+            w.statusBar().showMessage(f"Cannot read {path}: {exc}", 8000)
+            return False
+        w.tags.set_header(ds)
+        add_sr_content_tree(w.tags, path, deidentified=self._deidentified)
+        if hasattr(w, "tags_dock"):
+            w.tags_dock.show()
+            w.tags_dock.raise_()
+        orphan = next((r for r in self.results.orphans() if str(r.path) == path), None)
+        if orphan is not None:
+            self.show_orphan(orphan)
+        return True
 
     # ---- tag browser ---------------------------------------------------------------------
     def deidentified_changed(self, on: bool) -> None:
