@@ -209,7 +209,10 @@ def test_predict_dicom_out_writes_sr_and_pm_on_the_sample_study(tmp_path, capsys
 
     doc = json.loads((out / "predictions.json").read_text())
     by_name = {Path(e["file"]).name: e["dicom"] for e in doc["images"]}
-    assert "dicom_refused" in by_name["plain.png"]
+    assert (
+        "PNG file without Study/Series/SOP Instance UIDs" in by_name["plain.png"]["dicom_refused"]
+    )
+    assert "no DICOM results: " in capsys.readouterr().err
     written = sorted(dicom_out.iterdir())
     assert len(written) == 4  # SR + PM for each of the two sample images
     for entry in (by_name["IM0001_CR.dcm"], by_name["IM0002_DX.dcm"]):
@@ -217,3 +220,20 @@ def test_predict_dicom_out_writes_sr_and_pm_on_the_sample_study(tmp_path, capsys
         assert dciodvfy_errors(Path(entry["pm"])) == []
         pm = pydicom.dcmread(entry["pm"])
         assert int(pm.NumberOfFrames) == len(scored)
+    # each analysis and each object written is in the audit trail
+    from cxr_viewer.audit import AuditLog, verify
+
+    records = [r for _, r, _ in AuditLog().records() if r]
+    analysed = {
+        o["ID"]
+        for r in records
+        if r["event"] == "ai-analysis"
+        for o in r["ParticipantObjects"]
+        if o["ParticipantObjectIDTypeCode"] == "SOPInstanceUID"
+    }
+    for src in study.iterdir():
+        assert pydicom.dcmread(src, stop_before_pixels=True).SOPInstanceUID in analysed
+    exported = {o["ID"] for r in records if r["event"] == "export" for o in r["ParticipantObjects"]}
+    for entry in (by_name["IM0001_CR.dcm"], by_name["IM0002_DX.dcm"]):
+        assert pydicom.dcmread(entry["sr"], stop_before_pixels=True).SOPInstanceUID in exported
+    assert verify().ok

@@ -280,4 +280,7 @@ def run(args: argparse.Namespace) -> int:
     )
     for item in refused:
         print(f"refused: {item['file']}: {item['reason']}", file=sys.stderr)
+    for item in images:  # --dicom-out: sources that cannot carry DICOM results (PNG, JPEG)
+        if item.get("dicom", {}).get("dicom_refused"):
+            print(f"no DICOM results: {item['file']}: {item['dicom']['dicom_refused']}", file=sys.stderr)
     return 0 if images else 2
