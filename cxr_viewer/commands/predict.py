@@ -194,6 +194,8 @@ def run(args: argparse.Namespace) -> int:
             from cxr_viewer.export.dicom_results import after_prediction  # audit + --dicom-out
 
             entry["dicom"] = after_prediction(image, pred, cams=cams, dicom_out=args.dicom_out)
+            if "dicom_refused" in entry["dicom"]:  # PNG/JPEG: analysed, but no DICOM results
+                print(f"no DICOM results: {path}: {entry['dicom']['dicom_refused']}", file=sys.stderr)
         except (CxrError, ValueError, OSError) as exc:
             refused.append({"file": str(path), "reason": getattr(exc, "cause", None) or str(exc)})
             progress.update(n, path.name)
@@ -280,7 +282,4 @@ def run(args: argparse.Namespace) -> int:
     )
     for item in refused:
         print(f"refused: {item['file']}: {item['reason']}", file=sys.stderr)
-    for item in images:  # --dicom-out: sources that cannot carry DICOM results (PNG, JPEG)
-        if item.get("dicom", {}).get("dicom_refused"):
-            print(f"no DICOM results: {item['file']}: {item['dicom']['dicom_refused']}", file=sys.stderr)
     return 0 if images else 2
