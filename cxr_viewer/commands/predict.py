@@ -55,16 +55,16 @@ def register(subparsers: Any) -> None:
         help="also write OUT/heatmaps/<image stem>__<finding>.png for every scored finding",
     )
     p.add_argument(
-        "--dicom-out",
-        metavar="DIR",
-        help="also write a DICOM Structured Report per DICOM image (and, with --heatmaps, one "
-        "Parametric Map of its heat maps) into DIR",
-    )
-    p.add_argument(
         "--method",
         default="gradcam",
         choices=("gradcam", "gradcam++", "scorecam", "saliency"),
         help="heat-map method (default: gradcam, the fast all-label path)",
+    )
+    p.add_argument(
+        "--dicom-out",
+        metavar="DIR",
+        help="also write a DICOM Structured Report per DICOM image (and, with --heatmaps, one "
+        "Parametric Map of its heat maps) into DIR",
     )
     p.set_defaults(func=run)
 
