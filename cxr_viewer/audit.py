@@ -134,25 +134,50 @@ class _Lock:
             msvcrt.locking(self.fd, msvcrt.LK_UNLCK, 1)
 
 
-def _tail(fd: int) -> tuple[int, bytes, bool]:
-    """(number of lines, the last line's bytes without newline, whether the file ends in \\n)."""
-    size = os.fstat(fd).st_size
-    if size == 0:
-        return 0, b"", True
-    # The line count needs the whole file; logs are small (an event is ~500 bytes) and an append
-    # is rare (a user action), so a linear read is fine and keeps the format trivial.
-    os.lseek(fd, 0, os.SEEK_SET)
+TAIL_BYTES = 1 << 16
+
+
+def _read_range(fd: int, start: int, length: int) -> bytes:
+    os.lseek(fd, start, os.SEEK_SET)
     data = b""
-    while True:
-        chunk = os.read(fd, 1 << 20)
+    while len(data) < length:
+        chunk = os.read(fd, length - len(data))
         if not chunk:
             break
         data += chunk
+    return data
+
+
+def _tail(fd: int) -> tuple[int, bytes, bool]:
+    """(sequence number of the last line, its bytes without newline, whether the file ends in
+    \\n), reading only the end of the file: an append costs the same on a year-old log.
+
+    The sequence number is that of the last line that parses, plus the lines after it (a line
+    cut short by a crash counts as a line: the next one chains onto it as it stands). Only when
+    the tail holds no parseable line is the whole file counted.
+    """
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return 0, b"", True
+    start = max(0, size - TAIL_BYTES)
+    data = _read_range(fd, start, size - start)
     ends_newline = data.endswith(b"\n")
     lines = data.split(b"\n")
     if ends_newline:
         lines = lines[:-1]
-    return len(lines), lines[-1] if lines else b"", ends_newline
+    if start > 0:
+        lines = lines[1:]  # the first piece may be the end of a longer line
+    last = lines[-1] if lines else b""
+    for back, raw in enumerate(reversed(lines)):
+        try:
+            seq = json.loads(raw.decode("utf-8")).get("seq")
+        except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            continue
+        if isinstance(seq, int):
+            return seq + back, last, ends_newline
+    whole = _read_range(fd, 0, size)  # no parseable line near the end: count them all
+    count = whole.count(b"\n") + (0 if ends_newline else 1)
+    return count, whole.rstrip(b"\n").rsplit(b"\n", 1)[-1], ends_newline
 
 
 # ---- writing -------------------------------------------------------------------------------

@@ -161,3 +161,19 @@ def test_predict_style_events_go_to_the_default_log(tmp_path, monkeypatch):
     audit.study_opened("1.2", ["1.2.1"])
     assert audit.default_log_path() == tmp_path / "data" / "audit" / "audit.jsonl"
     assert verify().ok and verify().lines == 1
+
+
+def test_appends_read_only_the_tail_of_a_long_log(log, monkeypatch):
+    monkeypatch.setattr(audit, "TAIL_BYTES", 2048)  # a few lines: the long-log path, quickly
+    fill(log, 40)
+    assert log.path.stat().st_size > 8 * audit.TAIL_BYTES
+    audit.study_opened("7.7", [], log_=log)
+    result = verify(log.path)
+    assert result.ok and result.lines == 41
+    # a cut-short line longer than the tail window: the whole file is counted once
+    with open(log.path, "ab") as fh:
+        fh.write(b'{"seq": 42, "details": "' + b"x" * 5000)
+    audit.study_opened("8.8", [], log_=log)
+    records = [r for _, r, _ in log.records()]
+    assert records[-1]["seq"] == 43 and records[-2] is None
+    assert [line for line, _ in verify(log.path).problems] == [42]
