@@ -26,10 +26,13 @@ CORPUS_BAD_DATE = "pylibjpeg-data__966_fixed.dcm"
 
 @dataclass(frozen=True)
 class ExtendedPrediction(Prediction):
-    """A Prediction as the next inference API has it (Abnormal score and operating mode)."""
+    """A Prediction as the next inference API (model2) has it: Abnormal score and threshold,
+    operating mode, calibration flag."""
 
     abnormal: float | None = None
-    operating_mode: str | None = None
+    abnormal_threshold: float | None = None
+    mode: str | None = None
+    calibrated: bool = False
 
 
 def dciodvfy_errors(path: Path) -> list[str]:

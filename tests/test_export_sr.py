@@ -32,7 +32,15 @@ COMPREHENSIVE_SR = "1.2.840.10008.5.1.4.1.1.88.33"
 
 def extended(image_id: str) -> ExtendedPrediction:
     base = make_prediction(image_id)
-    return ExtendedPrediction(**{**base.__dict__, "abnormal": 0.83, "operating_mode": "screening"})
+    return ExtendedPrediction(
+        **{
+            **base.__dict__,
+            "abnormal": 0.83,
+            "abnormal_threshold": 0.6,
+            "mode": "screening",
+            "calibrated": True,
+        }
+    )
 
 
 def test_public_codes_are_the_ones_ps3_16_defines():
@@ -101,6 +109,7 @@ def test_highdicom_round_trip_reads_every_finding_and_score(sr_pair):
         ]
         assert f"weights-sha256={pred.weights_sha256}" in params
         assert "operating-mode=screening" in params
+        assert "calibrated-probabilities=yes" in params
         scored = group.get_qualitative_evaluations(name=C.SCORED.coded())[0].value
         probs = group.get_measurements(name=C.PROBABILITY.coded())
         if score.probability is None:
@@ -116,6 +125,9 @@ def test_highdicom_round_trip_reads_every_finding_and_score(sr_pair):
         assert group.source_images[0].referenced_sop_instance_uid == image.sop_uid
     abnormal = by_code[(C.ABNORMAL.value, C.ABNORMAL.scheme)]
     assert abnormal.get_measurements(name=C.PROBABILITY.coded())[0].value == pytest.approx(0.83)
+    assert abnormal.get_measurements(name=C.THRESHOLD.coded())[0].value == pytest.approx(0.6)
+    flag = abnormal.get_qualitative_evaluations(name=C.FLAGGED.coded())[0].value
+    assert flag.value == C.YES.value  # 0.83 >= 0.6
     nofind = by_code[(C.NO_FINDING.value, C.NO_FINDING.scheme)]
     assert nofind.get_measurements(name=C.PROBABILITY.coded())[0].value == pytest.approx(0.12)
 

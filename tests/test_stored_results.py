@@ -38,7 +38,15 @@ def study(tmp_path):
     folder.mkdir()
     image = load_image(make_dicom(folder / "chest.dcm"))
     base = make_prediction(image.image_id)
-    pred = ExtendedPrediction(**{**base.__dict__, "abnormal": 0.83, "operating_mode": "balanced"})
+    pred = ExtendedPrediction(
+        **{
+            **base.__dict__,
+            "abnormal": 0.83,
+            "abnormal_threshold": 0.6,
+            "mode": "balanced",
+            "calibrated": True,
+        }
+    )
     cams = blob_cams(image, ("Cardiomegaly", "Pleural effusion"))
     written = write_dicom_results(image, folder, prediction=pred, cams=cams, view=VIEW)
     assert len(written.paths) == 3
@@ -55,6 +63,8 @@ def test_everything_written_is_read_back(study):
     assert dataclasses.replace(stored.report, created=None) == expected
     assert stored.report.abnormal == pytest.approx(0.83)
     assert stored.report.operating_mode == "balanced"
+    assert stored.report.abnormal_threshold == pytest.approx(0.6) and stored.report.calibrated
+    assert stored.report.abnormal_flagged is True
     assert stored.report.flagged == (
         "Cardiomegaly",
         "Other lesion",
@@ -74,7 +84,9 @@ def test_everything_written_is_read_back(study):
     loaded = maps.load(image.image_id)
     assert loaded.image_id == image.image_id
     for finding, cam in cams.maps.items():
-        np.testing.assert_allclose(loaded.maps[finding], cam, atol=0.5 / 255 + 1e-6)  # kept to 1/255 (export.pm.LEVELS)
+        np.testing.assert_allclose(
+            loaded.maps[finding], cam, atol=0.5 / 255 + 1e-6
+        )  # kept to 1/255 (export.pm.LEVELS)
 
     view = results.view_for(image.sop_uid)
     assert view.view.window_center == 1800.0 and view.view.window_width == 2600.0

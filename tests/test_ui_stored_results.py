@@ -32,7 +32,7 @@ def study_with_results(folder, *, results_elsewhere=None):
     paths = generate_sample_study(folder)
     image = load_image(paths[0])
     base = make_prediction(image.image_id, name="stored-cnn")
-    pred = ExtendedPrediction(**{**base.__dict__, "abnormal": 0.77, "operating_mode": "balanced"})
+    pred = ExtendedPrediction(**{**base.__dict__, "abnormal": 0.77, "mode": "balanced"})
     cams = blob_cams(image, ("Cardiomegaly", "Pleural effusion"))
     write_dicom_results(
         image, results_elsewhere or folder, prediction=pred, cams=cams, view=VIEW

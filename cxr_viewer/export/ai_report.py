@@ -3,8 +3,9 @@ back by ``io.stored_results``.
 
 :func:`report_from_prediction` is the ONE place that maps the inference result
 (:class:`~cxr_viewer.inference.results.Prediction`) to what the Structured Report says. Fields the
-current inference API may not have yet (the "Abnormal" score, the operating mode, per-finding
-calibrated probabilities) are read when present, so a newer ``Prediction`` needs changes here only.
+current inference API may not have yet are read when present (``abnormal``,
+``abnormal_threshold``, ``mode`` / ``operating_mode``, ``calibrated``, a per-finding
+``calibrated_probability``), so a newer ``Prediction`` needs changes here only.
 """
 
 from __future__ import annotations
@@ -40,11 +41,19 @@ class AiReport:
     abnormal: float | None = None  # "Abnormal" score (any finding), when the model has one
     no_finding: float | None = None  # "No finding" output, when the model has one
     operating_mode: str | None = None  # e.g. "balanced", when the result has one
+    abnormal_threshold: float | None = None  # the active mode's, when the card has one
+    calibrated: bool | None = None  # probabilities calibrated (None: the result does not say)
     warnings: tuple[str, ...] = ()
     created: _dt.datetime | None = None  # when the SR was written (read back only)
 
     def finding(self, name: str) -> ReportedFinding:
         return self.findings[VINDR_FINDINGS.index(name)]
+
+    @property
+    def abnormal_flagged(self) -> bool | None:
+        if self.abnormal is None or self.abnormal_threshold is None:
+            return None
+        return self.abnormal >= self.abnormal_threshold
 
     @property
     def flagged(self) -> tuple[str, ...]:
@@ -61,7 +70,7 @@ class AiReport:
             )
             for f in self.findings
         )
-        return Prediction(
+        return Prediction(  # the fields every Prediction has (stored extras stay in the report)
             image_id=image_id,
             model_name=self.model_name,
             model_version=self.model_version,
@@ -83,8 +92,15 @@ def _optional_float(obj: Any, *names: str) -> float | None:
     return None
 
 
+def _optional_bool(obj: Any, name: str) -> bool | None:
+    value = getattr(obj, name, None)
+    return None if value is None else bool(value)
+
+
 def _operating_mode(pred: Any) -> str | None:
     mode = getattr(pred, "operating_mode", None)
+    if mode is None:
+        mode = getattr(pred, "mode", None)  # model2's Prediction.mode
     if mode is None:
         return None
     # a plain string, an enum, or a small object with a name
@@ -122,5 +138,7 @@ def report_from_prediction(pred: Prediction) -> AiReport:
         abnormal=_optional_float(pred, "abnormal", "abnormal_score"),
         no_finding=_optional_float(pred, "no_finding"),
         operating_mode=_operating_mode(pred),
+        abnormal_threshold=_optional_float(pred, "abnormal_threshold"),
+        calibrated=_optional_bool(pred, "calibrated"),
         warnings=tuple(pred.warnings),
     )

@@ -41,6 +41,7 @@ from cxr_viewer.io.types import ImageData
 
 WEIGHTS_PARAMETER = "weights-sha256="
 MODE_PARAMETER = "operating-mode="
+CALIBRATED_PARAMETER = "calibrated-probabilities="
 QUALITATIVE_EVALUATIONS = C.Concept("C0034375", "UMLS", "Qualitative Evaluations")
 
 
@@ -61,6 +62,8 @@ def _algorithm(report: AiReport) -> Any:
     params = [f"{WEIGHTS_PARAMETER}{report.weights_sha256 or 'unknown'}"]
     if report.operating_mode:
         params.append(f"{MODE_PARAMETER}{report.operating_mode}")
+    if report.calibrated is not None:
+        params.append(f"{CALIBRATED_PARAMETER}{'yes' if report.calibrated else 'no'}")
     return hd.sr.AlgorithmIdentification(
         name=report.model_name[:64] or "unknown model",
         version=report.model_version[:64] or "unknown",
@@ -174,7 +177,15 @@ def build_sr_content(report: AiReport, ref: Any) -> Any:
         )
     if report.abnormal is not None:
         groups.append(
-            _group(C.ABNORMAL, "Abnormal", report, source_item, probability=report.abnormal)
+            _group(
+                C.ABNORMAL,
+                "Abnormal",
+                report,
+                source_item,
+                probability=report.abnormal,
+                threshold=report.abnormal_threshold,
+                flagged=report.abnormal_flagged,
+            )
         )
     if report.no_finding is not None:
         groups.append(

@@ -26,7 +26,7 @@ from cxr_viewer.export.dicom_common import MANUFACTURER
 from cxr_viewer.export.pm import finding_from_explanation
 from cxr_viewer.export.pr import CONTENT_LABEL as OUR_PR_LABEL
 from cxr_viewer.export.pr import DistanceLine, ViewState
-from cxr_viewer.export.sr import MODE_PARAMETER, WEIGHTS_PARAMETER
+from cxr_viewer.export.sr import CALIBRATED_PARAMETER, MODE_PARAMETER, WEIGHTS_PARAMETER
 from cxr_viewer.inference.findings import VINDR_FINDINGS
 from cxr_viewer.inference.results import CamResult
 
@@ -251,7 +251,7 @@ def parse_ai_report(ds: Any) -> AiReport | None:
             groups += [g for g in item.get("ContentSequence", []) if _is(g, _MEASUREMENT_GROUP)]
     findings: dict[str, ReportedFinding] = {}
     extra: dict[str, float | None] = {}
-    model = {"name": "", "version": "", "sha": "", "mode": None}
+    model: dict[str, Any] = {"name": "", "version": "", "sha": "", "mode": None, "cal": None}
     for group in groups:
         code = None
         prob = thr = None
@@ -277,10 +277,13 @@ def parse_ai_report(ds: Any) -> AiReport | None:
                     model["sha"] = text[len(WEIGHTS_PARAMETER) :]
                 elif text.startswith(MODE_PARAMETER):
                     model["mode"] = text[len(MODE_PARAMETER) :]
+                elif text.startswith(CALIBRATED_PARAMETER):
+                    model["cal"] = text[len(CALIBRATED_PARAMETER) :] == "yes"
         if code is None:
             continue
         if code == (C.ABNORMAL.value, C.ABNORMAL.scheme):
             extra["abnormal"] = prob
+            extra["abnormal_threshold"] = thr
             continue
         if code == (C.NO_FINDING.value, C.NO_FINDING.scheme):
             extra["no_finding"] = prob
@@ -315,6 +318,8 @@ def parse_ai_report(ds: Any) -> AiReport | None:
         abnormal=extra.get("abnormal"),
         no_finding=extra.get("no_finding"),
         operating_mode=model["mode"],
+        abnormal_threshold=extra.get("abnormal_threshold"),
+        calibrated=model["cal"],
         warnings=tuple(warnings_text),
         created=_content_datetime(ds),
     )
