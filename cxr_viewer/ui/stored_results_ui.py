@@ -138,7 +138,8 @@ class StoredResultBanner(QFrame):
         if report.operating_mode:
             lines.append(f"operating mode: {report.operating_mode}")
         if report.abnormal is not None:
-            lines.append(f"Abnormal: {100.0 * report.abnormal:.0f}%")
+            flag = " FLAG" if report.abnormal_flagged else ""
+            lines.append(f"Abnormal: {100.0 * report.abnormal:.0f}%{flag}")
         lines.append(f"from {Path(stored.path).name}")
         self.text.setText("\n".join(lines))
         self.text.setToolTip(f"weights SHA-256 {report.weights_sha256 or 'not stated'}")
