@@ -40,7 +40,10 @@ def study_with_results(folder, *, results_elsewhere=None):
     return paths, image, pred, cams
 
 
-def test_folder_with_stored_results_shows_them_without_the_model(qtbot, window, tmp_path):
+def test_folder_with_stored_results_shows_them_without_the_model(
+    qtbot, window, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("CXR_VIEWER_DATA_DIR", str(tmp_path / "data"))  # this test's own audit log
     paths, source, pred, cams = study_with_results(tmp_path / "study")
     window.open_paths([str(tmp_path / "study")])
     image = wait_for_image(qtbot, window, paths[0], timeout=30000)
@@ -94,6 +97,7 @@ def test_folder_with_stored_results_shows_them_without_the_model(qtbot, window, 
     # the audit trail recorded the opening and the stored result shown
     from cxr_viewer.audit import AuditLog, verify
 
+    ctl.flush_audit()  # events are written on the audit thread, in order
     events = [r["event"] for _, r, _ in AuditLog().records() if r]
     assert "study-opened" in events and "ai-result-shown" in events
     assert verify().ok

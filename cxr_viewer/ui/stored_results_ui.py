@@ -18,6 +18,7 @@ the image.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +159,8 @@ class StoredResultsController(QObject):
         self.showing = None  # the StoredReport on screen, if any
         self._audited_open: set[str] = set()
         self._audited_analysis: set[tuple[str, str]] = set()
+        # Audit appends fsync: one background thread keeps them off the GUI thread, in order.
+        self._audit_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit")
         self._deidentified = bool(getattr(window, "deidentified", False))
         self.banner = StoredResultBanner()
         self.banner.rerunRequested.connect(self.rerun)
@@ -248,7 +251,10 @@ class StoredResultsController(QObject):
                     f"Stored heat maps not shown: {p}: {exc}", 8000
                 ),
             )
-        audit.ai_analysis_from_report(stored.report, image.sop_uid, image.study_uid, stored=True)
+        self.audit_later(
+            audit.ai_analysis_from_report, stored.report, image.sop_uid, image.study_uid,
+            stored=True,
+        )  # fmt: skip
         return True
 
     def _restore_panel(self) -> None:
@@ -329,7 +335,7 @@ class StoredResultsController(QObject):
         """De-identified mode toggled: audited (a privacy setting); the tag browser was rebuilt,
         so the SR content trees are added again (person names hidden when on)."""
         if on != self._deidentified:
-            audit.setting_changed("deidentified_mode", self._deidentified, on)
+            self.audit_later(audit.setting_changed, "deidentified_mode", self._deidentified, on)
         self._deidentified = on
         image = getattr(self.window, "current_image", None)
         if image is not None:
@@ -349,13 +355,24 @@ class StoredResultsController(QObject):
             add_sr_content_tree(tags, path, deidentified=self._deidentified)
 
     # ---- audit -----------------------------------------------------------------------------
+    def audit_later(self, fn: Any, *args: Any, **kwargs: Any) -> Future:
+        """Record an audit event on the audit thread (events keep their order)."""
+        return self._audit_pool.submit(fn, *args, **kwargs)
+
+    def flush_audit(self, timeout: float = 10.0) -> None:
+        """Wait until every event asked for so far is written (tests, shutdown)."""
+        self._audit_pool.submit(lambda: None).result(timeout)
+
     def _audit_open(self, image: Any) -> None:
         key = image.sop_uid or image.path
         if key in self._audited_open:
             return
         self._audited_open.add(key)
         source = "file" if image.sop_uid else f"{image.source_format} file"
-        audit.study_opened(image.study_uid, [image.sop_uid] if image.sop_uid else [], source=source)
+        self.audit_later(
+            audit.study_opened, image.study_uid, [image.sop_uid] if image.sop_uid else [],
+            source=source,
+        )  # fmt: skip
 
     def audit_prediction(self, prediction: Any) -> None:
         """A live analysis result (the model ran) for the image on screen."""
@@ -368,7 +385,8 @@ class StoredResultsController(QObject):
         if key in self._audited_analysis:
             return
         self._audited_analysis.add(key)
-        audit.ai_analysis_from_report(
+        self.audit_later(
+            audit.ai_analysis_from_report,
             report_from_prediction(prediction),
             image.sop_uid or f"file:{Path(image.path).name}",
             image.study_uid,
