@@ -353,6 +353,8 @@ class MainWindow(QMainWindow):
                 problems.append((str(path), f"{path}: no such file or folder"))
         if not (files or folders):
             self._report_problems(problems)
+            if problems:
+                self.show_failure(*problems[0])
             return
         self.browser.clear()
         self._report_problems(problems)
@@ -381,6 +383,9 @@ class MainWindow(QMainWindow):
             f"{len(paths)} image(s)" + (f", {len(problems)} could not be opened" if problems else ""),
             8000)
         self.scanFinished.emit()
+        if not paths and problems:
+            # nothing opened: the previous patient's image must not stay on screen
+            self.show_failure(*problems[0])
         if paths:
             self.show_path(paths[0])
             self.runner.submit("thumbs", make_thumbnails, paths, self.cache,
@@ -417,7 +422,34 @@ class MainWindow(QMainWindow):
         reason = str(exc) if path in str(exc) else f"{path}: {exc}"
         self.browser.mark_failed(path, reason)
         self.problemsReported.emit([(path, reason)])
-        self.statusBar().showMessage(f"Could not open: {reason}", 10000)
+        if path == self.current_path:
+            self.show_failure(path, reason)
+
+    def show_failure(self, path: str, reason: str) -> None:
+        """A load failed: nothing of the previous image may stay on screen (pixels, title,
+        corner text, tags, findings, heat map, measurements); the view says why instead."""
+        self.current_path = path
+        self.current_image = None
+        self.prediction = None
+        self.cams = None
+        if self.analysis is not None:
+            self.analysis.cancel()
+        if self.has_findings_panel:
+            self.findings_panel.clear()
+            self.findings_panel.set_status("")
+        name = self._display_name(path)
+        cause = reason
+        for prefix in (f"{path}: ", f"{Path(path).name}: "):
+            if cause.startswith(prefix):
+                cause = cause[len(prefix):]
+        self.view.clear()
+        self.view.set_placeholder(f"could not open: {name}: {cause}")
+        self.tags.set_header(None)
+        self._rebuild_preset_menu()
+        self._refresh_measurements()
+        self._update_status()
+        self.setWindowTitle(f"{APP_TITLE} - could not open {name}")
+        self.statusBar().showMessage(f"Could not open: {name}: {cause}", 10000)
 
     def show_image(self, image) -> None:
         """Put a loaded ImageData on screen (GUI thread)."""
@@ -427,6 +459,7 @@ class MainWindow(QMainWindow):
         self.current_image = image
         self.prediction = None
         self.cams = None
+        self.view.set_placeholder("")
         self.view.set_image(image)
         self.tags.set_header(image.header)
         self._rebuild_preset_menu()
