@@ -20,6 +20,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from cxr_viewer.inference.applicability import (  # noqa: E402
+    MIN_CONTENT_SIDE,
     NotApplicable,
     _assess_header,
     content_check,
@@ -80,7 +81,7 @@ def main(argv: list[str]) -> int:
     judged = [r for r in non_chest if r[3] != "too small to judge"]
     pix = [r for r in judged if r[2]]
     print(f"\nDICOM corpus, non-chest images that decode: {len(non_chest)} "
-          f"({len(non_chest) - len(judged)} under 128 px, not judged by the pixels)")
+          f"({len(non_chest) - len(judged)} under {MIN_CONTENT_SIDE} px, not judged by the pixels)")
     print(f"- refused by the pixels alone: {len(pix)} of {len(judged)} judged "
           f"({100 * len(pix) / max(len(judged), 1):.0f} %)")
     either = [r for r in non_chest if r[2] or r[3].startswith("header: ")]

@@ -15,7 +15,7 @@ from cxr_viewer.inference.applicability import (
 from cxr_viewer.io.types import ImageData
 
 
-def chest_like(rows: int = 200, cols: int = 180) -> np.ndarray:
+def chest_like(rows: int = 300, cols: int = 270) -> np.ndarray:
     """A crude frontal-chest layout: bright body, two dark lung fields, bright mediastinum and
     lower zone, black air outside."""
     img = np.full((rows, cols), 600, np.uint16)
@@ -93,11 +93,11 @@ def test_the_bundle_refuses_before_running_the_model(tmp_path) -> None:
 # ---- the pixels, not only the header (issue 10, item 4) ----------------------------------------
 def test_content_rules_accept_a_chest_layout_and_refuse_what_is_not() -> None:
     assert content_check(_image()).is_chest
-    white = np.full((200, 180), 4000, np.uint16)
+    white = np.full((300, 270), 4000, np.uint16)
     white[0, 0] = 0
     with pytest.raises(NotApplicable, match="almost uniformly white"):
         assess(_image(pixels=white))
-    wide = np.tile(chest_like(150, 150), (1, 3))
+    wide = np.tile(chest_like(260, 260), (1, 3))
     with pytest.raises(NotApplicable, match="aspect ratio 3.00"):
         assess(_image(pixels=wide, body_part=""))
     inverted = (1000 - chest_like()).astype(np.uint16)

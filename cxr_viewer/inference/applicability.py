@@ -52,8 +52,9 @@ class NotApplicable(CxrError):
         super().__init__(f"{self.path}: not analysed: {cause}")
 
 
-#: Below this many pixels on the short side the content is not judged (warning instead).
-MIN_CONTENT_SIDE = 128
+#: Below this many pixels on the short side the content is not judged (warning instead):
+#: every radiograph is larger; synthetic test pictures and thumbnails are smaller.
+MIN_CONTENT_SIDE = 256
 #: Grid the content rules work on.
 CONTENT_GRID = 64
 #: Rule thresholds (see the module docstring and benchmarks/RESULTS.md for the measurements).

@@ -284,6 +284,11 @@ class AnalysisController(QObject):
             return  # the latest request is this one, already on its way
         self._start(predict=False, method=method, scope=scope)
 
+    def set_focus(self, finding: str | None) -> None:
+        """The finding the reader looks at (the slow methods compute it first); None: the
+        top-ranked finding of each image."""
+        self._focus = finding
+
     def _scope(self, method: str) -> str | None:
         """None: every finding; a name: that finding; "": the top-ranked one (after predict)."""
         if method == "gradcam" or self._bundle is None:

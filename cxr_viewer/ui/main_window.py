@@ -9,6 +9,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from PySide6.QtCore import QByteArray, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
@@ -663,9 +665,16 @@ class MainWindow(QMainWindow):
             self.load_model(path)
 
     def _start_analysis(self, image) -> None:
+        from dataclasses import replace
+
         if self.has_findings_panel:
             self.findings_panel.clear()
+        ov = self._overlay_settings()
+        if not ov.pinned:
+            # this image's own top finding will be shown, never the previous image's choice
+            self.overlay = replace(ov, finding=None)
         if self.analysis is not None:
+            self.analysis.set_focus(ov.finding if ov.pinned else None)
             self.analysis.analyse(image)
 
     def _on_analysis_status(self, text: str) -> None:
@@ -682,6 +691,12 @@ class MainWindow(QMainWindow):
         # NotApplicable (inference.applicability) reads "<file>: not analysed: <cause>"
         _, sep, cause = message.partition(": not analysed: ")
         self._on_analysis_status(f"Not analysed: {cause}" if sep else f"AI failed: {message}")
+        if sep and self.has_findings_panel:
+            # greyed with the reason: no number may suggest a finding on such an image
+            self.findings_panel.show_refusal(cause)
+            self.prediction = None
+            self.cams = None
+            self._update_heatmap()
 
     def _current_id(self) -> str | None:
         return self.current_image.image_id if self.current_image is not None else None
@@ -692,6 +707,7 @@ class MainWindow(QMainWindow):
         self.prediction = prediction
         if self.has_findings_panel:
             self.findings_panel.show_prediction(prediction)
+        self._update_heatmap()
 
     def _on_cams(self, cams) -> None:
         if cams.image_id != self._current_id():
@@ -713,6 +729,8 @@ class MainWindow(QMainWindow):
 
         old = self._overlay_settings()
         self.overlay = replace(old, finding=finding, visible=True)
+        if self.analysis is not None:
+            self.analysis.set_focus(finding)
         # The slow methods (Grad-CAM++, Score-CAM, saliency) compute only the finding on show.
         if old.method != "gradcam" and finding != old.finding and self.analysis is not None:
             self.analysis.request_cams(old.method, finding)
@@ -744,19 +762,47 @@ class MainWindow(QMainWindow):
         self._update_heatmap()
 
     def _update_heatmap(self) -> None:
+        """Draw the selected finding's map as it should be read: scaled by the finding's
+        probability, not drawn below its operating threshold unless asked, contours on request,
+        with the finding, its probability and threshold and a colour bar in the view."""
+        from cxr_viewer.imaging.heatmap import CAM_METHODS, overlay_plan, render_overlay
+
         ov = self._overlay_settings()
         self.actions["heatmap"].setChecked(ov.visible)
-        cams = self.cams
-        if not ov.visible or cams is None or ov.finding not in cams.maps:
+        cams, finding = self.cams, ov.finding
+        if not ov.visible or finding is None or self.current_image is None:
             self.view.set_heatmap(None)
-            if ov.visible and cams is None:
+            return
+        score = self.prediction.score(finding) if self.prediction is not None else None
+        p = score.probability if score is not None else None
+        thr = score.threshold if score is not None else None
+        title = finding + (f"  {100 * p:.0f}%" if p is not None else "")
+        if score is not None and score.flagged:
+            title += "  FLAG"
+        parts = []
+        if thr is not None:
+            parts.append(f"threshold {100 * thr:.0f}%")
+        method_id = cams.method if cams is not None else ov.method
+        parts.append(CAM_METHODS.get(method_id, method_id))
+        if ov.pinned:
+            parts.append("pinned finding")
+        legend = {"title": title, "detail": " | ".join(parts), "method": method_id}
+        if cams is None or finding not in cams.maps:
+            self.view.set_heatmap(None, legend=dict(legend, note="heat map: computing..."))
+            if cams is None:
                 self.statusBar().showMessage("Heat map: waiting for the analysis", 3000)
             return
-        from cxr_viewer.imaging.heatmap import CAM_METHODS, colorize
-
-        rgba = colorize(cams.maps[ov.finding], ov.colormap, ov.threshold)
+        plan = overlay_plan(p, thr, ov)
+        if not plan.draw:
+            self.view.set_heatmap(None, legend=dict(legend, note=plan.reason))
+            return
+        rgba = render_overlay(cams.maps[finding], ov, plan.gain)
+        scale = ("0 .. 1: attention x probability" if ov.scale_by_probability and p is not None
+                 else "0 .. 1: attention (not scaled)")
+        legend.update(colormap=ov.colormap, scale=scale, note=plan.reason)
+        opacity = max(ov.opacity, 0.9) if ov.contour else ov.opacity
         method = CAM_METHODS.get(cams.method, cams.method)
-        self.view.set_heatmap(rgba, ov.opacity, f"{ov.finding} ({method})")
+        self.view.set_heatmap(rgba, opacity, f"{finding} ({method})", legend=legend)
 
     # ================================================================== export / help
     def view_state(self) -> dict[str, Any]:
@@ -796,9 +842,24 @@ class MainWindow(QMainWindow):
         st = self.view_state()
         k, fh, fv = export_orientation(self.view.orientation)
         ov = st["overlay"]
+        cams, finding = st["cams"], st["finding"]
+        if finding is not None and cams is not None:
+            # the map exactly as drawn on screen: scaled by the probability, or none at all
+            # below the finding's threshold
+            from cxr_viewer.imaging.heatmap import overlay_plan
+            from cxr_viewer.inference.results import CamResult
+
+            score = self.prediction.score(finding) if self.prediction is not None else None
+            plan = overlay_plan(score.probability if score else None,
+                                score.threshold if score else None, ov)
+            if not plan.draw:
+                finding = None
+            else:
+                scaled = np.clip(cams.maps[finding] * np.float32(plan.gain), 0.0, 1.0)
+                cams = CamResult(cams.image_id, cams.method, {finding: scaled}, cams.note)
         return ExportRequest(
             image=st["image"], voi=st["voi"], invert=st["invert"], rotation_k=k, flip_h=fh,
-            flip_v=fv, prediction=st["prediction"], cams=st["cams"], finding=st["finding"],
+            flip_v=fv, prediction=st["prediction"], cams=cams, finding=finding,
             overlay_opacity=ov.opacity if ov else 0.4,
             overlay_colormap=ov.colormap if ov else "jet",
             overlay_threshold=ov.threshold if ov else 0.0,
