@@ -114,7 +114,8 @@ def test_predict_real_radiographs_and_refuses_a_broken_one(bundle_dir, corpus_di
     broken = corpus / "orthanc-tests__CR000000.dcm"  # no Pixel Data
     extremity = corpus / "dicom-test-files__WG04_RG3_JLSN.dcm"  # Body Part Examined EXTREMITY
     out = tmp_path / "out"
-    assert _run(*good, broken, extremity, "--model", bundle_dir, "--out", out, "--heatmaps") == 0
+    # some analysed, some refused: the documented status 3 (cxr_viewer.commands.predict)
+    assert _run(*good, broken, extremity, "--model", bundle_dir, "--out", out, "--heatmaps") == 3
     doc = json.loads((out / "predictions.json").read_text())
     assert [e["image_size"] for e in doc["images"]] == [[440, 440], [1024, 1024]]
     assert [r["file"] for r in doc["refused"]] == [str(broken), str(extremity)]

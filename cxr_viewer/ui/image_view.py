@@ -713,7 +713,7 @@ class ImageView(QWidget):
                                     str(tags.get("BodyPartExamined", ""))) if t)
         if self.voi is not None and self.voi.is_lut:
             # a VOI LUT has no window: name it, never show a made-up W/L
-            wl = f"VOI LUT: {self.preset_label or self.voi.label or 'from the header'}"
+            wl = lut_text(self.voi, self.preset_label)
         else:
             try:
                 c, w, fn = self.current_window()
@@ -803,6 +803,12 @@ class ImageView(QWidget):
         if obj is self.glw and event.type() == QEvent.Type.Resize:
             self._place_annotations()
         return super().eventFilter(obj, event)
+
+
+def lut_text(voi, label: str = "") -> str:
+    """How a VOI LUT preset is named on screen: its explanation, never a made-up W/L."""
+    name = (label or getattr(voi, "label", "") or "").removesuffix(" (LUT)").strip()
+    return f"VOI LUT: {name or 'from the header'}"
 
 
 def _colorbar_pixmap(colormap: str, length: int = 180, thickness: int = 10):

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from PySide6.QtCore import QByteArray, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
@@ -50,17 +49,15 @@ DISCLAIMER = "Research use only - AI second opinion, not for primary diagnosis"
 
 
 class ShortcutsDialog(QDialog):
-    def __init__(self, parent: QWidget | None = None) -> None:
+    """Keys and mouse gestures grouped under their section; the window presets named as the
+    current image names them (header window explanations, VOI LUT names, auto, full range)."""
+
+    def __init__(self, parent: QWidget | None = None,
+                 preset_names: list[str] | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Keyboard shortcuts")
-        rows = [(" / ".join(s.keys), s.text, s.group) for s in sc.SHORTCUTS]
-        rows += [(g, t, "Mouse") for g, t in sc.MOUSE]
-        table = QTableWidget(len(rows), 3)
-        table.setHorizontalHeaderLabels(["Keys", "Action", "Group"])
-        for i, row in enumerate(rows):
-            for j, text in enumerate(row):
-                table.setItem(i, j, QTableWidgetItem(text))
-        table.resizeColumnsToContents()
+        table = QTableWidget(0, 2)
+        table.setHorizontalHeaderLabels(["Keys", "Action"])
         table.horizontalHeader().setStretchLastSection(True)
         table.verticalHeader().hide()
         table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -70,7 +67,41 @@ class ShortcutsDialog(QDialog):
         layout.addWidget(table)
         layout.addWidget(buttons)
         self.table = table
+        self.groups: list[str] = []
+        self.set_presets(preset_names or [])
         self.resize(720, 640)
+
+    def set_presets(self, preset_names: list[str]) -> None:
+        """(Re)fill the table; ``preset_names[i]`` names key ``i + 1``."""
+        from PySide6.QtGui import QFont
+
+        table = self.table
+        table.setRowCount(0)
+        groups: dict[str, list[tuple[str, str]]] = {}
+        for s in sc.SHORTCUTS:
+            text = s.text
+            if s.action.startswith("preset_"):
+                n = int(s.action.split("_")[1])
+                text = (f"Window preset {n}: {preset_names[n - 1]}" if n <= len(preset_names)
+                        else f"Window preset {n} (none for this image)")
+            groups.setdefault(s.group, []).append((" / ".join(s.keys), text))
+        groups["Mouse"] = list(sc.MOUSE)
+        self.groups = list(groups)
+        bold = QFont(table.font())
+        bold.setBold(True)
+        for group, rows in groups.items():
+            r = table.rowCount()
+            table.insertRow(r)
+            title = QTableWidgetItem(group)
+            title.setFont(bold)
+            table.setItem(r, 0, title)
+            table.setSpan(r, 0, 1, 2)
+            for keys, text in rows:
+                r = table.rowCount()
+                table.insertRow(r)
+                table.setItem(r, 0, QTableWidgetItem(keys))
+                table.setItem(r, 1, QTableWidgetItem(text))
+        table.resizeColumnToContents(0)
 
 
 class MainWindow(QMainWindow):
@@ -446,7 +477,7 @@ class MainWindow(QMainWindow):
                 cause = cause[len(prefix):]
         self.view.clear()
         self.view.set_placeholder(f"could not open: {name}: {cause}")
-        self.tags.set_header(None)
+        self.tags.set_header(None, "(nothing open: the last file could not be opened)")
         self._rebuild_preset_menu()
         self._refresh_measurements()
         self._update_status()
@@ -585,11 +616,16 @@ class MainWindow(QMainWindow):
             self.wl_label.setText("")
             self.zoom_label.setText("")
             return
-        try:
-            c, w, _fn = v.current_window()
-            self.wl_label.setText(f"W {w:g} L {c:g}" + ("  inv" if v.invert else ""))
-        except Exception:  # noqa: BLE001
-            self.wl_label.setText(v.preset_label)
+        if v.voi is not None and v.voi.is_lut:
+            from cxr_viewer.ui.image_view import lut_text
+
+            self.wl_label.setText(lut_text(v.voi, v.preset_label) + ("  inv" if v.invert else ""))
+        else:
+            try:
+                c, w, _fn = v.current_window()
+                self.wl_label.setText(f"W {w:g} L {c:g}" + ("  inv" if v.invert else ""))
+            except Exception:  # noqa: BLE001
+                self.wl_label.setText(v.preset_label)
         self.zoom_label.setText(f"{v.zoom() * 100:.0f}%")
         self.actions["invert"].setChecked(v.invert)
 
@@ -898,9 +934,16 @@ class MainWindow(QMainWindow):
         export_dialog.copy_request_to_clipboard(self.export_request())
         self.statusBar().showMessage("Annotated image copied to the clipboard", 4000)
 
+    def preset_names(self) -> list[str]:
+        """The current image's window presets, named as the menu names them."""
+        return [p.label_for(self.current_image) if hasattr(p, "label_for") else p.label
+                for p in self.presets()]
+
     def show_shortcuts(self) -> None:
         if self._shortcuts_dialog is None:
-            self._shortcuts_dialog = ShortcutsDialog(self)
+            self._shortcuts_dialog = ShortcutsDialog(self, self.preset_names())
+        else:
+            self._shortcuts_dialog.set_presets(self.preset_names())
         self._shortcuts_dialog.show()
         self._shortcuts_dialog.raise_()
 
