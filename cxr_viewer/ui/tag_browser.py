@@ -55,6 +55,7 @@ class TagBrowser(QWidget):
         self.tree.setTextElideMode(Qt.TextElideMode.ElideRight)
         header = self.tree.header()
         header.setStretchLastSection(True)
+        header.setMinimumSectionSize(24)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
@@ -84,10 +85,22 @@ class TagBrowser(QWidget):
             self.tree.addTopLevelItem(item)
             return
         self._add_dataset(self.tree.invisibleRootItem(), self._header)
-        self.tree.resizeColumnToContents(1)
-        if self.tree.columnWidth(1) > MAX_NAME_WIDTH:
-            self.tree.setColumnWidth(1, MAX_NAME_WIDTH)
+        self._name_width = self.tree.sizeHintForColumn(1) + 12
+        self._fit_columns()
         self.apply_filter(self.search.text())
+
+    def _fit_columns(self) -> None:
+        """Tag and VR as wide as their text, Name at most 40 % of what is left (elided, full
+        name in the tooltip), Value the rest: the tree never scrolls sideways."""
+        header = self.tree.header()
+        fixed = header.sectionSize(0) + header.sectionSize(2)
+        room = max(0, self.tree.viewport().width() - fixed)
+        wanted = getattr(self, "_name_width", 120)
+        self.tree.setColumnWidth(1, max(40, min(wanted, MAX_NAME_WIDTH, int(0.4 * room))))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        self._fit_columns()
 
     def _add_dataset(self, parent: QTreeWidgetItem, ds: Any) -> None:
         for elem in ds:
