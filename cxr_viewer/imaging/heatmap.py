@@ -126,7 +126,7 @@ def overlay_plan(
         return OverlayPlan(
             False, gain,
             f"{100 * p:.0f}% is below the threshold {100 * decision_threshold:.0f}%: "
-            "heat map not drawn (tick \"show below threshold\" to see it)")
+            "heat map not drawn (tick \"Below threshold too\" to see it)")
     reason = "below threshold: shown on request" if below else ""
     return OverlayPlan(True, gain, reason)
 

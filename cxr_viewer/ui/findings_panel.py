@@ -257,11 +257,11 @@ class FindingsPanel(QWidget):
         self.scale_check = QCheckBox("Scale by probability")
         self.scale_check.setToolTip("Multiply the map by the finding's probability: a finding "
                                     "at 2 % shows a faint wash, not a full-strength blob")
-        self.below_check = QCheckBox("Show below threshold")
+        self.below_check = QCheckBox("Below threshold too")
         self.below_check.setToolTip("Draw the map of a finding whose probability is below its "
                                     "operating threshold (off: nothing is drawn for it)")
         self.contour_check = QCheckBox("Contours only")
-        self.pin_check = QCheckBox("Pin finding when paging")
+        self.pin_check = QCheckBox("Pin finding")
         self.pin_check.setToolTip("Keep showing this finding on the next images (off: each "
                                   "image shows its own top finding)")
         self.method_combo = QComboBox()
@@ -401,6 +401,8 @@ class FindingsPanel(QWidget):
 
     def _set_refused(self, cause: str) -> None:
         self.refused = bool(cause)
+        if cause:
+            self.status_label.setText("")  # the box below says it, once
         self.refusal_label.setText(f"Not analysed: {cause}" if cause else "")
         self.refusal_label.setVisible(bool(cause))
         for row in self.rows.values():

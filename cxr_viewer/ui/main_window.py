@@ -470,6 +470,7 @@ class MainWindow(QMainWindow):
         if self.has_findings_panel:
             self.findings_panel.clear()
             self.findings_panel.set_status("")
+        self.analysis_label.setText("")
         name = self._display_name(path)
         cause = reason
         for prefix in (f"{path}: ", f"{Path(path).name}: "):
