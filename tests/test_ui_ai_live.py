@@ -49,5 +49,7 @@ def test_an_mr_image_is_not_analysed_and_the_panel_says_why(qtbot, window, corpu
     with qtbot.waitSignal(window.analysis.failed, timeout=120000) as blocker:
         window.open_paths([str(mr)])
     assert "not analysed: modality MR" in blocker.args[0]
-    qtbot.waitUntil(lambda: "Not analysed: modality MR" in window.findings_panel.status_label.text())
+    panel = window.findings_panel
+    qtbot.waitUntil(lambda: "Not analysed: modality MR" in panel.refusal_label.text())
+    assert panel.refusal_label.isVisible() and panel.refused
     assert window.prediction is None and window.cams is None

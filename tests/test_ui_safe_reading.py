@@ -150,6 +150,29 @@ def test_every_model_call_runs_on_the_one_tensorflow_thread_warm_up_first(qtbot)
         ctl.deleteLater()
 
 
+def test_a_slow_method_computes_the_new_images_top_finding_once(qtbot):
+    """Paging with Score-CAM: the job computes the top finding; the panel then asks for that
+    finding by name, which waits for the job instead of computing the map a second time."""
+    from cxr_viewer.ui.analysis import AnalysisController
+    from tests.inference_testkit import blob_image, gray_image
+
+    ctl = AnalysisController()
+    try:
+        fake = RecordingBundle()
+        ctl.set_bundle(fake)
+        ctl.request_cams("scorecam")
+        ctl.predictionReady.connect(
+            lambda p: ctl.request_cams("scorecam", p.ranked()[0].finding))
+        with qtbot.waitSignal(ctl.camsReady, timeout=20000) as got:
+            ctl.analyse(gray_image(blob_image((40, 30), (20, 15), 5), path="b.png"))
+        qtbot.waitUntil(lambda: not ctl.is_busy(), timeout=20000)
+        assert list(got.args[0].maps) == ["Cardiomegaly"]  # the top finding (70 %)
+        assert [c[0] for c in fake.calls].count("cams:scorecam") == 1
+    finally:
+        ctl.shutdown()
+        ctl.deleteLater()
+
+
 @pytest.mark.slow
 def test_tensorflow_entry_points_refuse_any_other_thread(tmp_path):
     """Once the TensorFlow thread runs, a model call from the GUI thread or a QThreadPool

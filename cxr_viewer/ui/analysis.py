@@ -344,6 +344,12 @@ class AnalysisController(QObject):
             return  # belt and braces: never show A's results on B
         if what == "prediction":
             self._prediction = payload
+            # a slow-method job asked for "the top finding": say which, so that a request for
+            # that finding (the panel selects it) waits for this job instead of repeating it
+            top = [s.finding for s in payload.ranked() if s.probability is not None][:1]
+            for m, (gen, scope) in list(self._pending_cams.items()):
+                if scope == "" and top:
+                    self._pending_cams[m] = (gen, top[0])
             self.predictionReady.emit(payload)
             self.statusChanged.emit(STATUS_HEATMAPS)
         elif what == "cams":
