@@ -411,13 +411,19 @@ def add_sr_content_tree(tags: Any, path: str | Path, *, deidentified: bool = Fal
     top.setData(0, Qt.ItemDataRole.UserRole, str(path))
 
     def add(parent: QTreeWidgetItem, node: ContentNode) -> None:
-        # columns as the tag browser's: (relationship, concept name, value type, value)
+        # the tag browser's columns: (tag: none, name: concept name, VR: value type, value);
+        # the relationship ("contains", "has concept mod"...) as the name's tooltip
         value = HIDDEN if deidentified and node.value_type == "PNAME" else node.value
-        item = QTreeWidgetItem([node.relation, node.name, node.value_type, value])
+        item = QTreeWidgetItem(["", node.name, node.value_type, value])
+        if node.relation:
+            item.setToolTip(1, f"{node.relation} {node.value_type}")
         parent.addChild(item)
         for child in node.children:
             add(item, child)
 
     add(top, root)
-    tags.tree.addTopLevelItem(top)
+    tags.tree.insertTopLevelItem(0, top)  # above the header tags: what the user came for
     top.setExpanded(True)
+    for i in range(top.childCount()):  # the document and its first level (groups) open
+        top.child(i).setExpanded(True)
+    tags.tree.resizeColumnToContents(1)
