@@ -24,7 +24,7 @@ from pathlib import Path
 
 from cxr_viewer import __version__
 
-COMMANDS = ("gui", "info", "render", "predict", "export", "train", "evaluate", "demo")
+COMMANDS = ("gui", "info", "render", "predict", "export", "train", "evaluate", "demo", "audit")
 
 
 class CommandError(Exception):
