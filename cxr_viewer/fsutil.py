@@ -31,9 +31,22 @@ def _final_mode(target: Path) -> int:
     try:
         return target.stat().st_mode & 0o7777
     except OSError:
-        mask = os.umask(0)
-        os.umask(mask)
-        return 0o666 & ~mask
+        return 0o666 & ~_current_umask()
+
+
+def _current_umask() -> int:
+    # Linux reports it without changing it; elsewhere os.umask must be set and restored, which
+    # is process-wide, so that short window is taken only where there is no other way.
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_dir(folder: Path) -> None:
