@@ -244,13 +244,16 @@ class ModelBundle:
             check_probabilities(row, self.card, self.source)
         return out
 
-    def predict(self, image: ImageData) -> Prediction:
+    def predict(self, image: ImageData, mode: str | None = None) -> Prediction:
         """All 14 VinDr-CXR findings for an image (frame 0).
 
         Parameters
         ----------
         image
             A loaded image.
+        mode
+            Operating mode of the flags (``inference.operating.MODES``; None: the card's
+            default). Cards without operating points ignore it.
 
         Returns
         -------
@@ -259,7 +262,7 @@ class ModelBundle:
         warnings = assess(image)  # raises NotApplicable for a non-chest / non-frontal image
         prepared = self.prepare(image)
         probs = self.predict_batch(prepared.batch)[0]
-        prediction = build_prediction(self.card, probs, image.image_id, self.source)
+        prediction = build_prediction(self.card, probs, image.image_id, self.source, mode)
         return dataclasses.replace(prediction, warnings=warnings) if warnings else prediction
 
     # ---- heat maps -----------------------------------------------------------------------

@@ -75,7 +75,11 @@ def check_probabilities(probs: np.ndarray, card: ModelCard, source: str) -> np.n
 
 
 def build_prediction(
-    card: ModelCard, probs: np.ndarray, image_id: str, source: str = "model"
+    card: ModelCard,
+    probs: np.ndarray,
+    image_id: str,
+    source: str = "model",
+    mode: str | None = None,
 ) -> Prediction:
     """Assemble a Prediction from one image's outputs, as the card maps them.
 
@@ -89,14 +93,20 @@ def build_prediction(
         The analysed image's id.
     source
         Names the model in errors.
+    mode
+        Operating mode (``inference.operating.MODES``); None: the card's default. Ignored (and
+        ``Prediction.mode`` None) when the card has no operating points.
 
     Returns
     -------
     Prediction
-        Every VinDr-CXR finding in order: probability and threshold, or None when the model does
-        not score it; ``no_finding``; extras (outputs not mapped to a VinDr-CXR finding).
+        Every VinDr-CXR finding in order: calibrated probability and the mode's threshold, or
+        None when the model does not score it; ``no_finding``; ``abnormal`` (1 - P(No finding));
+        extras (outputs not mapped to a VinDr-CXR finding).
     """
-    probs = check_probabilities(probs, card, source)
+    probs = card.calibrate(check_probabilities(probs, card, source))
+    active = card.resolve_mode(mode)
+    thresholds = card.thresholds(active)
     scores = []
     for finding in VINDR_FINDINGS:
         index = card.index_of_finding(finding)
@@ -104,7 +114,7 @@ def build_prediction(
             scores.append(FindingScore(finding, None, None, False))
             continue
         p = float(probs[index])
-        threshold = float(card.labels[index].threshold)
+        threshold = float(thresholds[index])
         scores.append(FindingScore(finding, p, threshold, p >= threshold))
     nf = card.no_finding_index
     extras = {lab.name: float(probs[i]) for i, lab in enumerate(card.labels) if lab.finding is None}
@@ -116,4 +126,9 @@ def build_prediction(
         scores=tuple(scores),
         no_finding=None if nf is None else float(probs[nf]),
         extras=extras,
+        abnormal=card.abnormal_score(probs),
+        abnormal_threshold=card.abnormal_threshold(active),
+        mode=active,
+        operating_note=card.operating_note,
+        calibrated=bool(card.calibration),
     )
