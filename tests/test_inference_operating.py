@@ -121,3 +121,18 @@ def test_seed_h5_preset_has_abnormal_but_fixed_thresholds() -> None:
     assert pred.abnormal == pytest.approx(0.1) and pred.abnormal_threshold is None
     assert pred.mode is None and pred.operating_note
     assert all(s.threshold == 0.5 for s in pred.scores)
+
+
+def test_tta_copies_by_hand() -> None:
+    from cxr_viewer.inference.predict import average_tta, tta_batch
+
+    x = np.zeros((1, 10, 10, 1), np.float32)
+    x[0, 5, 2, 0] = 1.0
+    copies = tta_batch(x, [[1.0, 0.0, 0.0], [1.0, 0.1, 0.0], [1.0, 0.0, -0.2]])
+    assert copies.shape == (3, 10, 10, 1) and copies.dtype == np.float32
+    np.testing.assert_array_equal(copies[0], x[0])  # the identity copy is the input
+    assert copies[1, 5, 3, 0] == pytest.approx(1.0)  # dx 0.1 of 10 px: one pixel right
+    assert copies[2, 3, 2, 0] == pytest.approx(1.0)  # dy -0.2: two pixels up
+    # logits 0 and 1 average to 0.5 -> sigmoid(0.5)
+    p = average_tta(np.array([[0.5], [1 / (1 + math.exp(-1))]]))
+    assert p[0] == pytest.approx(1 / (1 + math.exp(-0.5)))

@@ -43,7 +43,13 @@ from cxr_viewer.inference.gradcam import (
     normalize_max,
     output_layer,
 )
-from cxr_viewer.inference.predict import build_prediction, check_probabilities, make_predict_fn
+from cxr_viewer.inference.predict import (
+    average_tta,
+    build_prediction,
+    check_probabilities,
+    make_predict_fn,
+    tta_batch,
+)
 from cxr_viewer.inference.preprocess import PreparedInput, prepare
 from cxr_viewer.inference.results import CamResult, Prediction
 from cxr_viewer.io.types import ImageData
@@ -261,7 +267,10 @@ class ModelBundle:
         """
         warnings = assess(image)  # raises NotApplicable for a non-chest / non-frontal image
         prepared = self.prepare(image)
-        probs = self.predict_batch(prepared.batch)[0]
+        if self.card.tta:
+            probs = average_tta(self.predict_batch(tta_batch(prepared.batch, self.card.tta)))
+        else:
+            probs = self.predict_batch(prepared.batch)[0]
         prediction = build_prediction(self.card, probs, image.image_id, self.source, mode)
         return dataclasses.replace(prediction, warnings=warnings) if warnings else prediction
 

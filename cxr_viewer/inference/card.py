@@ -74,6 +74,9 @@ class ModelCard:
     # How the "Abnormal" triage score is made ({"source": "1 - No finding", "thresholds":
     # {mode: threshold}}); empty: 1 - P(No finding) when the model has that output.
     abnormal: dict[str, Any] = field(default_factory=dict)
+    # Test-time augmentation: (scale, dx, dy) copies whose logits are averaged for the
+    # probabilities (``inference.predict.tta_batch``); empty: the image as prepared.
+    tta: list[list[float]] = field(default_factory=list)
 
     # ---- derived views -------------------------------------------------------------------
     @property
@@ -218,6 +221,7 @@ class ModelCard:
                 },
                 default_mode=str(d.get("default_mode", DEFAULT_MODE)),
                 abnormal=dict(d.get("abnormal") or {}),
+                tta=[[float(v) for v in t] for t in (d.get("tta") or [])],
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(source, f"invalid model card: {exc!r}") from exc
@@ -274,5 +278,9 @@ class ModelCard:
                                      f"{name!r}")
                 if not 0.0 <= thr <= 1.0:
                     raise ModelError(source, f"{mode!r} threshold of {name!r} is outside [0, 1]")
+        for t in self.tta:
+            if len(t) != 3 or not 0.5 <= t[0] <= 2.0 or abs(t[1]) > 0.5 or abs(t[2]) > 0.5:
+                raise ModelError(source, f"test-time augmentation entry {t} is not "
+                                 "[scale in 0.5-2, dx, dy within 0.5]")
         if self.operating_points and self.default_mode not in self.operating_points:
             raise ModelError(source, f"default mode {self.default_mode!r} has no operating point")

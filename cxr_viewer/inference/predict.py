@@ -42,6 +42,32 @@ def make_predict_fn(model: Any, input_shape: tuple[int, int, int]) -> Any:
     return predict
 
 
+def tta_batch(batch: np.ndarray, tta: list[list[float]] | tuple[Any, ...]) -> np.ndarray:
+    """Test-time augmentation copies of a (1, H, W, C) model input: one per ``(scale, dx, dy)``
+    (zoom about the centre, then a shift as a fraction of the side; outside pixels 0 as in the
+    letterbox). No flips: chest anatomy is lateralised. Returns (len(tta), H, W, C) float32."""
+    import cv2
+
+    x = np.asarray(batch, np.float32)[0]
+    h, w = x.shape[:2]
+    out = []
+    for scale, dx, dy in tta:
+        m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), 0.0, float(scale))
+        m[0, 2] += float(dx) * w
+        m[1, 2] += float(dy) * h
+        warped = cv2.warpAffine(x, m, (w, h), flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        out.append(warped.reshape(x.shape))
+    return np.stack(out).astype(np.float32)
+
+
+def average_tta(probs: np.ndarray) -> np.ndarray:
+    """Mean of the copies' logits -> one probability vector (labels,)."""
+    from cxr_viewer.inference.operating import logit, sigmoid
+
+    return sigmoid(np.mean(logit(np.asarray(probs, np.float64)), axis=0))
+
+
 def check_probabilities(probs: np.ndarray, card: ModelCard, source: str) -> np.ndarray:
     """Refuse outputs that are not probabilities of the card's labels.
 

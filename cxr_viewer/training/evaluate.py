@@ -71,9 +71,25 @@ def _model_input(images: np.ndarray, normalization: str, channels: int) -> np.nd
 
 
 def predict_probabilities(
-    model: Any, images: np.ndarray, normalization: str = "unit", channels: int = 1, batch: int = 32
+    model: Any,
+    images: np.ndarray,
+    normalization: str = "unit",
+    channels: int = 1,
+    batch: int = 32,
+    tta: list[list[float]] | None = None,
 ) -> np.ndarray:
-    """Sigmoid outputs for (N, S, S) uint8 letterboxed images -> (N, labels) float32."""
+    """Sigmoid outputs for (N, S, S) uint8 letterboxed images -> (N, labels) float32.
+
+    With ``tta``, each image's copies (``inference.predict.tta_batch``, as the app makes them)
+    are averaged in logit space, exactly as ``ModelBundle.predict`` does."""
+    if tta:
+        from cxr_viewer.inference.predict import average_tta, tta_batch
+
+        rows = []
+        for i in range(len(images)):
+            x = _model_input(images[i : i + 1], normalization, channels)
+            rows.append(average_tta(np.asarray(model(tta_batch(x, tta), training=False))))
+        return np.asarray(rows, np.float32)
     out = []
     for i in range(0, len(images), batch):
         x = _model_input(images[i : i + batch], normalization, channels)
@@ -673,6 +689,7 @@ def build_card_v2(
         default_mode="balanced",
         abnormal={"source": result["abnormal"]["source"],
                   "thresholds": result["abnormal"]["thresholds"]},
+        tta=result.get("tta", []),
     )
 
 

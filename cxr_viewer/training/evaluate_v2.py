@@ -41,6 +41,10 @@ NIH_BOXES = ("NIH_BBox_List_2017",)
 CHESTX_DET_BOXES = ("ChestX-Det10", "ChestX-Det13_mapped")
 #: How the Abnormal score is made; chosen on the calibration split (``choose_abnormal``).
 ABNORMAL_SOURCES = ("1 - No finding", "max scored finding")
+#: Test-time augmentation copies (scale, dx, dy) when the config sets ``tta``: the image, a 5%
+#: zoom out and in, and 3% shifts each way (no flips: chest anatomy is lateralised).
+TTA_COPIES = [[1.0, 0.0, 0.0], [0.95, 0.0, 0.0], [1.05, 0.0, 0.0], [1.0, 0.03, 0.0],
+              [1.0, -0.03, 0.0], [1.0, 0.0, 0.03], [1.0, 0.0, -0.03]]
 
 
 @dataclass
@@ -276,8 +280,10 @@ def evaluate_v2(
     t0 = time.perf_counter()
     data = prepare_eval_data(cfg, log=log)
     m = cfg.model
-    raw_cal = predict(model, data.calib_images, m.normalization, m.channels).astype(np.float64)
-    raw_val = predict(model, data.val_images, m.normalization, m.channels).astype(np.float64)
+    tta = TTA_COPIES if cfg.tta else None
+    raw_cal = predict(model, data.calib_images, m.normalization, m.channels, tta=tta)
+    raw_val = predict(model, data.val_images, m.normalization, m.channels, tta=tta)
+    raw_cal, raw_val = raw_cal.astype(np.float64), raw_val.astype(np.float64)
     calibration = fit_calibration(data.calib_targets, raw_cal)
     cal = calibrate_columns(raw_cal, list(MODEL_LABEL_NAMES), calibration)
     val = calibrate_columns(raw_val, list(MODEL_LABEL_NAMES), calibration)
@@ -298,6 +304,7 @@ def evaluate_v2(
         "calibrated": reliability_bins(yv, pv),
     }
     result["calibration"] = calibration
+    result["tta"] = tta or []
     result["operating_points"] = ops
     result["operating_validation"] = {}
     for mode in MODES:
