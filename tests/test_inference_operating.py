@@ -136,3 +136,17 @@ def test_tta_copies_by_hand() -> None:
     # logits 0 and 1 average to 0.5 -> sigmoid(0.5)
     p = average_tta(np.array([[0.5], [1 / (1 + math.exp(-1))]]))
     assert p[0] == pytest.approx(1 / (1 + math.exp(-0.5)))
+
+
+def test_apply_mode_reflags_without_the_model() -> None:
+    from cxr_viewer.inference.predict import apply_mode
+
+    card = operating_card()
+    pred = build_prediction(card, np.array([0.45, 0.5, 0.4]), "x")
+    again = apply_mode(card, pred, "high-sensitivity")
+    direct = build_prediction(card, np.array([0.45, 0.5, 0.4]), "x", mode="high-sensitivity")
+    assert again == direct
+    assert apply_mode(card, again, "balanced") == pred
+    old = ModelCard.load(OLD_CARD)
+    old_pred = build_prediction(old, np.full(len(old.labels), 0.3), "y")
+    assert apply_mode(old, old_pred, "high-specificity") is old_pred

@@ -158,3 +158,29 @@ def build_prediction(
         operating_note=card.operating_note,
         calibrated=bool(card.calibration),
     )
+
+
+def apply_mode(card: ModelCard, prediction: Prediction, mode: str | None) -> Prediction:
+    """The same (calibrated) probabilities flagged at another operating mode's thresholds, without
+    running the model again (the panel's mode selector). A card without operating points
+    returns the prediction unchanged."""
+    import dataclasses
+
+    active = card.resolve_mode(mode)
+    if active is None or active == prediction.mode:
+        return prediction
+    thresholds = card.thresholds(active)
+    scores = []
+    for s in prediction.scores:
+        index = card.index_of_finding(s.finding)
+        if index is None or s.probability is None:
+            scores.append(s)
+            continue
+        t = float(thresholds[index])
+        scores.append(dataclasses.replace(s, threshold=t, flagged=s.probability >= t))
+    return dataclasses.replace(
+        prediction,
+        scores=tuple(scores),
+        mode=active,
+        abnormal_threshold=card.abnormal_threshold(active),
+    )
