@@ -646,12 +646,13 @@ def report_markdown_v2(
         ov = result["operating_validation"][mode]
         sens = [ov["per_label"][n]["sensitivity"] for n in result["scored_labels"]]
         spec = [ov["per_label"][n]["specificity"] for n in result["scored_labels"]]
+        sens = [s for s in sens if s is not None] or [float("nan")]
+        spec = [s for s in spec if s is not None] or [float("nan")]
         fl = ov["flags_per_normal"]
         ao = ab.get("operating_points", {}).get(mode, {})
         lines.append(
             f"| {mode} | {MODE_SPECIFICITY[mode]:.2f} | "
-            f"{_f(float(np.mean([s for s in sens if s is not None])))} | "
-            f"{_f(float(np.mean([s for s in spec if s is not None])))} | {_f(fl['mean'])} "
+            f"{_f(_r(float(np.mean(sens))))} | {_f(_r(float(np.mean(spec))))} | {_f(fl['mean'])} "
             f"({_ci(fl['ci95'])}) | {_f(fl['share_with_any_flag'])} | "
             f"{_f(ao.get('sensitivity'))} ({_ci(ao.get('sensitivity_ci95'))}) | "
             f"{_f(ao.get('specificity'))} ({_ci(ao.get('specificity_ci95'))}) |"
