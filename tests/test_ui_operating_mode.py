@@ -37,7 +37,8 @@ def test_abnormal_first_and_mode_selector(panel, qtbot):
     panel.show_prediction(pred)
     assert panel.abnormal_label.isVisible()
     assert panel.abnormal_label.text() == "Abnormal: 60%  FLAG"
-    layout = panel.layout()
+    layout = panel.header_layout
+    assert layout.indexOf(panel.abnormal_label) < layout.indexOf(panel.summary_label)
     assert layout.indexOf(panel.abnormal_label) < layout.indexOf(panel.no_finding_label)
     assert panel.abnormal_label.y() < panel.rows["Cardiomegaly"].mapTo(panel, panel.rect().topLeft()).y()
     with qtbot.waitSignal(panel.modeChanged) as blocker:

@@ -5,8 +5,9 @@ row also carrying the image's ``abnormal`` and ``no_finding`` scores and the ope
 with ``--heatmaps``, one 8-bit grayscale PNG per image and scored finding,
 ``OUT/heatmaps/<image stem>__<finding slug>.png``, at the original image size (0 = no attention,
 255 = that finding's strongest attention).  Files or folders (scanned recursively); refused files
-are listed in the JSON with the reason.  Exit status 0 when at least one image was analysed,
-2 when none could be.
+are listed in the JSON with the reason.  Exit status: 0 every input was analysed;
+:data:`EXIT_SOME_REFUSED` (3) some were analysed and some refused (the results are written);
+2 none could be.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from cxr_viewer.cli import CommandError
 from cxr_viewer.inference.operating import MODES
 
 SCHEMA = "cxr-viewer-predictions/1"
+#: Exit status when some inputs were analysed and others refused (see the module docstring).
+EXIT_SOME_REFUSED = 3
 CSV_COLUMNS = (
     "file",
     "model_name",
@@ -307,4 +310,6 @@ def run(args: argparse.Namespace) -> int:
     )
     for item in refused:
         print(f"refused: {item['file']}: {item['reason']}", file=sys.stderr)
-    return 0 if images else 2
+    if not images:
+        return 2
+    return EXIT_SOME_REFUSED if refused else 0
