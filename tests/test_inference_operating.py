@@ -150,3 +150,19 @@ def test_apply_mode_reflags_without_the_model() -> None:
     old = ModelCard.load(OLD_CARD)
     old_pred = build_prediction(old, np.full(len(old.labels), 0.3), "y")
     assert apply_mode(old, old_pred, "high-specificity") is old_pred
+
+
+def test_abnormal_score_is_platt_scaled_when_the_card_says_so() -> None:
+    card = operating_card()
+    card = dataclasses.replace(card, abnormal={**card.abnormal, "calibration": [2.0, 1.0]})
+    pred = build_prediction(card, np.array([0.45, 0.5, 0.5]), "x")
+    # 1 - P(No finding) = 0.5 -> sigmoid(2 * 0 + 1)
+    assert pred.abnormal == pytest.approx(1 / (1 + math.exp(-1)))
+    maxed = dataclasses.replace(card, abnormal={"source": "max scored finding",
+                                                "calibration": [1.0, 0.0]})
+    # max over the scored findings' calibrated probabilities: Cardiomegaly 0.45 vs effusion 0.27
+    assert build_prediction(maxed, np.array([0.45, 0.5, 0.5]), "x").abnormal == pytest.approx(0.45)
+    bad = operating_card().to_dict()
+    bad["abnormal"] = {"source": "1 - No finding", "calibration": [0.0, 1.0]}
+    with pytest.raises(ModelError, match="abnormal calibration"):
+        ModelCard.from_dict(bad)

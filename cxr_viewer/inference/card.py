@@ -151,8 +151,13 @@ class ModelCard:
         if self.abnormal.get("source") == "max scored finding":
             idx = [i for i, lab in enumerate(self.labels)
                    if lab.finding is not None and lab.finding != NO_FINDING]
-            return float(max(float(calibrated[i]) for i in idx))
-        return float(1.0 - float(calibrated[nf]))
+            score = float(max(float(calibrated[i]) for i in idx))
+        else:
+            score = float(1.0 - float(calibrated[nf]))
+        ab = self.abnormal.get("calibration")
+        if ab:  # Platt scaling of the score into P(abnormal) (training.evaluate_v2)
+            score = float(apply_platt(score, float(ab[0]), float(ab[1])))
+        return score
 
     def abnormal_threshold(self, mode: str | None = None) -> float | None:
         mode = self.resolve_mode(mode)
@@ -282,5 +287,8 @@ class ModelCard:
             if len(t) != 3 or not 0.5 <= t[0] <= 2.0 or abs(t[1]) > 0.5 or abs(t[2]) > 0.5:
                 raise ModelError(source, f"test-time augmentation entry {t} is not "
                                  "[scale in 0.5-2, dx, dy within 0.5]")
+        ab = self.abnormal.get("calibration") if self.abnormal else None
+        if ab and not (len(ab) == 2 and float(ab[0]) > 0 and all(map(math.isfinite, ab))):
+            raise ModelError(source, f"abnormal calibration must be [a > 0, b], not {ab}")
         if self.operating_points and self.default_mode not in self.operating_points:
             raise ModelError(source, f"default mode {self.default_mode!r} has no operating point")

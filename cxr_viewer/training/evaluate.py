@@ -677,7 +677,9 @@ def build_card_v2(
             "Probabilities are Platt-calibrated per output (calibration) on the calibration "
             "split; flags use the active operating mode's thresholds (operating_points: "
             "high-sensitivity = 80%, balanced = 90%, high-specificity = 95% specificity on the "
-            "calibration split). Abnormal = " + result["abnormal"]["source"] + " (calibrated). "
+            "calibration split). Abnormal = " + result["abnormal"]["source"] + " of the "
+            "calibrated outputs, Platt-scaled into P(abnormal) on the calibration split "
+            "(abnormal.calibration). "
             "Outputs after the nine scored findings are NIH extras (Edema, Emphysema, Hernia, "
             "Pneumonia, and Mass and Nodule separately) that the viewer does not rank, then No "
             "finding. Hernia has very few positives: its output is meaningless. Heat maps: "
@@ -688,6 +690,7 @@ def build_card_v2(
         operating_points=ops,
         default_mode="balanced",
         abnormal={"source": result["abnormal"]["source"],
+                  "calibration": result["abnormal"]["calibration"],
                   "thresholds": result["abnormal"]["thresholds"]},
         tta=result.get("tta", []),
     )

@@ -98,13 +98,32 @@ def max_scored(probs: np.ndarray) -> np.ndarray:
     return np.max(probs[:, list(SCORED_INDICES)], axis=1)
 
 
-def abnormal_scores(probs: np.ndarray, source: str) -> np.ndarray:
-    """Abnormal score per image from calibrated outputs (see ``ABNORMAL_SOURCES``)."""
+def abnormal_scores(
+    probs: np.ndarray, source: str, calibration: list[float] | None = None
+) -> np.ndarray:
+    """Abnormal score per image from calibrated outputs (see ``ABNORMAL_SOURCES``), then, with
+    ``calibration`` [a, b], Platt-scaled into a calibrated P(abnormal) (monotone: the ranking,
+    hence AUROC, does not change)."""
     if source == "1 - No finding":
-        return 1.0 - probs[:, NO_FINDING_INDEX]
-    if source == "max scored finding":
-        return max_scored(probs)
-    raise ValueError(f"unknown abnormal source {source!r}")
+        score = 1.0 - probs[:, NO_FINDING_INDEX]
+    elif source == "max scored finding":
+        score = max_scored(probs)
+    else:
+        raise ValueError(f"unknown abnormal source {source!r}")
+    if calibration:
+        from cxr_viewer.inference.operating import apply_platt
+
+        score = apply_platt(score, calibration[0], calibration[1])
+    return score
+
+
+def fit_abnormal_calibration(targets: np.ndarray, probs: np.ndarray, source: str) -> list[float]:
+    """Platt (a, b) turning the Abnormal source score into P(abnormal), fitted on the
+    calibration split (normal vs abnormal radiographs)."""
+    y = abnormal_targets(targets)
+    keep = y >= 0
+    a, b = fit_platt(y[keep], abnormal_scores(probs, source)[keep])
+    return [round(a, 6), round(b, 6)]
 
 
 def abnormal_targets(targets: np.ndarray) -> np.ndarray:
@@ -190,12 +209,14 @@ def abnormal_metrics(
     source: str,
     thresholds: dict[str, float] | None,
     seed: int = 0,
+    calibration: list[float] | None = None,
 ) -> dict[str, Any]:
     """Normal vs abnormal: AUROC (patient bootstrap CI), sensitivity at 80% / 90% specificity,
     and sensitivity/specificity at the card's Abnormal thresholds."""
     y = abnormal_targets(targets)
     keep = y >= 0
-    y, s, g = y[keep], abnormal_scores(probs, source)[keep], np.asarray(patients)[keep]
+    s = abnormal_scores(probs, source, calibration)
+    y, s, g = y[keep], s[keep], np.asarray(patients)[keep]
     lo, hi, _ = M.bootstrap_ci(M.auroc, y, s, g, n_boot=N_BOOT, seed=seed + 77)
 
     def sens_at(spec: float) -> Any:
@@ -203,6 +224,8 @@ def abnormal_metrics(
 
     out: dict[str, Any] = {
         "source": source,
+        "calibration": calibration or [],
+        "ece": _r(M.expected_calibration_error(y, s)),
         "n_abnormal": int(y.sum()),
         "n_normal": int((y == 0).sum()),
         "auroc": _r(M.auroc(y, s)),
@@ -240,12 +263,14 @@ def choose_abnormal(targets: np.ndarray, probs: np.ndarray) -> tuple[str, dict[s
     return best, aucs
 
 
-def abnormal_thresholds(targets: np.ndarray, probs: np.ndarray, source: str) -> dict[str, float]:
+def abnormal_thresholds(
+    targets: np.ndarray, probs: np.ndarray, source: str, calibration: list[float] | None = None
+) -> dict[str, float]:
     """Abnormal threshold per mode: the mode's specificity among the calibration split's
     normal radiographs."""
     y = abnormal_targets(targets)
     keep = y >= 0
-    s = abnormal_scores(probs, source)
+    s = abnormal_scores(probs, source, calibration)
     return {
         mode: round(threshold_for_specificity(y[keep], s[keep], MODE_SPECIFICITY[mode]), 6)
         for mode in MODES
@@ -289,7 +314,8 @@ def evaluate_v2(
     val = calibrate_columns(raw_val, list(MODEL_LABEL_NAMES), calibration)
     ops = fit_operating_points(data.calib_targets, cal)
     source, source_aucs = choose_abnormal(data.calib_targets, cal)
-    ab_thr = abnormal_thresholds(data.calib_targets, cal, source)
+    ab_cal = fit_abnormal_calibration(data.calib_targets, cal, source)
+    ab_thr = abnormal_thresholds(data.calib_targets, cal, source, ab_cal)
     balanced = [ops["balanced"]["thresholds"][n] for n in MODEL_LABEL_NAMES]
     patients = [r.patient_id for r in data.val]
     result = classification_metrics(
@@ -314,7 +340,7 @@ def evaluate_v2(
             "flags_per_normal": flags_per_normal(data.val_targets, val, thr, seed=cfg.seed),
         }
     result["abnormal"] = abnormal_metrics(
-        data.val_targets, val, patients, source, ab_thr, seed=cfg.seed
+        data.val_targets, val, patients, source, ab_thr, seed=cfg.seed, calibration=ab_cal
     )
     result["abnormal"]["thresholds"] = ab_thr
     result["abnormal"]["calibration_split_auroc_by_source"] = source_aucs
@@ -667,8 +693,12 @@ def report_markdown_v2(
         "",
         "## Abnormal (triage) score",
         "",
-        f"Score: {ab['source']} (calibrated; chosen on the calibration split, AUROC there by "
-        f"source: {ab['calibration_split_auroc_by_source']}). Normal vs abnormal on validation "
+        f"Score: {ab['source']} of the calibrated outputs (chosen on the calibration split, AUROC "
+        f"there by source: {ab['calibration_split_auroc_by_source']}), Platt-scaled on the "
+        f"calibration split into P(abnormal) (a, b = {ab.get('calibration')}; ECE on validation "
+        f"{_f(ab.get('ece'))}; the prevalence of abnormal radiographs here is "
+        f"{ab['n_abnormal'] / max(ab['n_abnormal'] + ab['n_normal'], 1):.0%}, so most values are "
+        "high: sort by it, do not read it as a screening-population probability). Normal vs abnormal on validation "
         f"({ab['n_normal']} normal, {ab['n_abnormal']} abnormal): AUROC **{_f(ab['auroc'])}** "
         f"({_ci(ab['auroc_ci95'])}); sensitivity at 80% specificity "
         f"{_f(ab['sensitivity_at_specificity_80'])} ({_ci(ab['sensitivity_at_specificity_80_ci95'])}),"
