@@ -14,7 +14,9 @@ Measured (each after one warm-up call, median of --repeat runs):
 * the GUI event loop: a QTimer at 5 ms records the longest gap while the AnalysisController loads
   the model, warms up and analyses an image (target < 50 ms), and the time from ``analyse()`` to
   ``predictionReady`` / ``camsReady``;
-* peak RSS of a fresh process doing what the viewer does (target <= 1.5 GB).
+* peak RSS of a fresh process doing what the viewer does (target <= 1.5 GB);
+* the bundle's size on disk (target <= 30 MB) and, for the record, the image's Abnormal score
+  and number of flags in the card's default operating mode.
 
 Run it alone: on the 2-core machine anything else running inflates every number.
 """
@@ -273,7 +275,13 @@ def main() -> int:
     tfkv_all = per_call * n_labels
     after_bench_rss = peak_rss_mb()
 
+    bundle_mb = sum(f.stat().st_size for f in Path(bundle_path).iterdir() if f.is_file()) / 2**20
+    pred = bundle.predict(image)
+    abnormal = "-" if pred.abnormal is None else f"{pred.abnormal:.3f}"
     rows += [
+        ("bundle size on disk", f"{bundle_mb:.1f} MB", "target <= 30 MB; weights + card"),
+        ("this image: Abnormal, flags", f"{abnormal}, {len(pred.flagged())}",
+         f"mode {pred.mode or 'none (card without operating points)'}"),
         ("import tensorflow", f"{import_s:.2f} s", ""),
         ("load + verify bundle", f"{load_s:.2f} s", "SHA-256, safe_mode, shapes"),
         ("trace predict (first call)", f"{trace_predict_s:.2f} s", "done in the load worker"),

@@ -26,6 +26,7 @@ from cxr_viewer.export.annotated import (
     export_metadata,
     orient_point,
     save_image,
+    summary_lines,
 )
 from cxr_viewer.imaging.render import render_display
 from cxr_viewer.imaging.window import VOI
@@ -234,6 +235,25 @@ def test_panel_lists_ranked_findings_and_provenance(dicom_image):
     banner = (panel[..., 0] > 240) & (panel[..., 1] > 180) & (panel[..., 2] < 80)
     assert banner.sum() > 0.5 * (x1 - x0) * 20
     assert (panel.sum(axis=2) > 600).sum() > 500  # text pixels
+
+
+def test_abnormal_score_and_operating_mode_in_panel_and_text(dicom_image):
+    from dataclasses import replace
+
+    pred = replace(make_prediction(dicom_image.image_id), abnormal=0.88, abnormal_threshold=0.6,
+                   mode="high-specificity")
+    req = ExportRequest(image=dicom_image, voi=WINDOW, prediction=pred, created=FIXED_TIME)
+    texts = list(compose_annotated_layout(req).texts)
+    assert "Abnormal: 88.0% FLAGGED" in texts
+    assert texts.index("Abnormal: 88.0% FLAGGED") < texts.index("Cardiomegaly")  # first line
+    assert "Operating mode: High specificity" in texts
+    lines = summary_lines(req)
+    assert "Abnormal: 88.0% FLAGGED" in lines and "Operating mode: High specificity" in lines
+    # a model without operating points says so in one line
+    old = replace(make_prediction(dicom_image.image_id), operating_note="no operating points")
+    old_req = ExportRequest(image=dicom_image, voi=WINDOW, prediction=old, created=FIXED_TIME)
+    assert "no operating points" in summary_lines(old_req)
+    assert not any(t.startswith("Abnormal") for t in summary_lines(old_req))
 
 
 def test_applicability_warnings_are_burned_in_and_summarised(dicom_image):

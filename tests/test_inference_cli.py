@@ -124,3 +124,72 @@ def test_predict_real_radiographs_and_refuses_a_broken_one(bundle_dir, corpus_di
     png = cv2.imread(str(out / "heatmaps" / "fo-dicom__CR-MONO1-10-chest__cardiomegaly.png"),
                      cv2.IMREAD_UNCHANGED)
     assert png.shape == (440, 440) and png.dtype == np.uint8
+
+
+@pytest.fixture(scope="module")
+def operating_bundle_dir(tmp_path_factory):
+    """A bundle whose card has calibration, three operating modes and the Abnormal score."""
+    import dataclasses
+
+    folder = tmp_path_factory.mktemp("cli-op") / "bundle"
+    card = vindr_card(32, findings=SCORED, thresholds=(0.5, 0.5, 0.5), no_finding=True)
+    names = [*SCORED, "No finding"]
+    ops = {
+        mode: {"target_specificity": spec, "thresholds": dict.fromkeys(names, thr)}
+        for mode, spec, thr in (("high-sensitivity", 0.8, 0.0), ("balanced", 0.9, 0.5),
+                                ("high-specificity", 0.95, 1.0))
+    }
+    card = dataclasses.replace(
+        card,
+        calibration={"Cardiomegaly": [2.0, -1.0]},
+        operating_points=ops,
+        abnormal={"source": "1 - No finding",
+                  "thresholds": {"high-sensitivity": 0.0, "balanced": 0.5,
+                                 "high-specificity": 1.0}},
+    )
+    return write_bundle(folder, cam_model(32, outputs=4), card)
+
+
+def test_predict_writes_abnormal_and_the_operating_mode(operating_bundle_dir, inputs, tmp_path,
+                                                        capsys):
+    out = tmp_path / "out"
+    assert _run(inputs / "a.png", "--model", operating_bundle_dir, "--out", out,
+                "--mode", "high-sensitivity") == 0
+    doc = json.loads((out / "predictions.json").read_text())
+    assert doc["operating_mode"] == "high-sensitivity" and doc["operating_note"] == ""
+    assert doc["operating_mode_specificity"] == 0.8
+    (entry,) = doc["images"]
+    assert entry["mode"] == "high-sensitivity" and entry["calibrated"] is True
+    assert entry["abnormal"] == pytest.approx(1.0 - entry["no_finding"])
+    assert entry["abnormal_threshold"] == 0.0 and entry["abnormal_flagged"] is True
+    scored = [f for f in entry["findings"] if f["scored"]]
+    assert all(f["threshold"] == 0.0 and f["flagged"] for f in scored)  # threshold 0: all flagged
+    with open(out / "predictions.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["mode"] for r in rows} == {"high-sensitivity"}
+    assert all(float(r["abnormal"]) == pytest.approx(entry["abnormal"], abs=1e-6) for r in rows)
+    assert all(float(r["no_finding"]) == pytest.approx(entry["no_finding"], abs=1e-6)
+               for r in rows)
+    assert "operating mode: high-sensitivity" in capsys.readouterr().err
+
+    out2 = tmp_path / "out2"
+    assert _run(inputs / "a.png", "--model", operating_bundle_dir, "--out", out2,
+                "--mode", "high-specificity") == 0
+    (entry2,) = json.loads((out2 / "predictions.json").read_text())["images"]
+    assert entry2["mode"] == "high-specificity" and entry2["abnormal_flagged"] is False
+    assert not any(f["flagged"] for f in entry2["findings"] if f["scored"])  # threshold 1
+    # the calibrated probability (a = 2, b = -1) is what is written
+    raw = next(f for f in entry["findings"] if f["finding"] == "Cardiomegaly")["probability"]
+    assert 0.0 < raw < 1.0
+
+
+def test_predict_with_a_card_without_operating_points_says_so(bundle_dir, inputs, tmp_path,
+                                                              capsys):
+    out = tmp_path / "out"
+    assert _run(inputs / "a.png", "--model", bundle_dir, "--out", out, "--mode", "balanced") == 0
+    doc = json.loads((out / "predictions.json").read_text())
+    assert doc["operating_mode"] is None and "no operating points" in doc["operating_note"]
+    (entry,) = doc["images"]
+    assert entry["mode"] is None and entry["abnormal"] == pytest.approx(1 - entry["no_finding"])
+    assert entry["abnormal_flagged"] is None
+    assert "no operating points" in capsys.readouterr().err

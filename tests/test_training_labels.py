@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from cxr_viewer.inference.findings import VINDR_FINDINGS
+from cxr_viewer.inference.findings import NO_FINDING, VINDR_FINDINGS
 from cxr_viewer.training.labels import (
     MODEL_LABEL_NAMES,
     MODEL_LABELS,
     NIH_LABELS,
     NIH_TO_VINDR,
+    NO_FINDING_INDEX,
     NOT_SCORED_BY_NIH,
+    SCORED_INDICES,
     UNKNOWN,
     model_label_for_box,
     nih_to_model_targets,
@@ -36,8 +38,9 @@ def test_map_is_the_documented_one() -> None:
 
 
 def test_head_scores_each_mapped_finding_once() -> None:
-    scored = [f for _, f in MODEL_LABELS if f is not None]
+    scored = [f for _, f in MODEL_LABELS if f is not None and f != NO_FINDING]
     assert len(scored) == len(set(scored)) == 9
+    assert [MODEL_LABELS[i][1] for i in SCORED_INDICES] == scored
     assert set(scored) == set(VINDR_FINDINGS) - set(NOT_SCORED_BY_NIH)
     assert len(MODEL_LABEL_NAMES) == len(set(MODEL_LABEL_NAMES))
 
@@ -80,3 +83,20 @@ def test_box_labels() -> None:
     assert model_label_for_box("Pneumonia") == "Pneumonia"
     assert model_label_for_box("Aortic enlargement") is None
     assert model_label_for_box("Fracture") is None
+
+
+def test_no_finding_output_is_the_16th() -> None:
+    assert NO_FINDING_INDEX == 15 == len(MODEL_LABELS) - 1
+    assert MODEL_LABELS[NO_FINDING_INDEX] == ("No finding", NO_FINDING)
+    normal = nih_to_model_targets({lab: 0.0 for lab in NIH_LABELS})
+    assert normal[NO_FINDING_INDEX] == 1.0 and sum(v == 1.0 for v in normal) == 1
+    # an NIH-only extra (Hernia) also makes the image not normal
+    hernia = nih_to_model_targets({**{lab: 0.0 for lab in NIH_LABELS}, "Hernia": 1.0})
+    assert hernia[NO_FINDING_INDEX] == 0.0
+    # one label unknown, none positive: normality is unknown
+    partial = {lab: 0.0 for lab in NIH_LABELS if lab != "Edema"}
+    assert nih_to_model_targets(partial)[NO_FINDING_INDEX] == UNKNOWN
+    by_name = dict(zip(MODEL_LABEL_NAMES, vindr_to_model_targets(set()), strict=True))
+    assert by_name["No finding"] == 1.0
+    by_name = dict(zip(MODEL_LABEL_NAMES, vindr_to_model_targets({"ILD"}), strict=True))
+    assert by_name["No finding"] == 0.0

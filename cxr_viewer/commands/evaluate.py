@@ -13,8 +13,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="evaluate a model bundle on its held-out patients and write the report",
         description="Recompute AUROC (bootstrap CI), AP, sensitivity/specificity at the card's "
         "thresholds, ECE, Brier and heat-map localization on the validation split the card "
-        "names; write report.md, metrics.json and roc.png; exit 1 when the card's numbers are "
-        "not reproduced.",
+        "names (for a 2.0 card also the calibration, operating points and Abnormal score, "
+        "refitted on its calibration split); write report.md, metrics.json and roc.png "
+        "(and reliability.png); exit 1 when the card's numbers are not reproduced.",
     )
     p.add_argument("--model", default="models/default", help="bundle folder (default: %(default)s)")
     p.add_argument("--data", default="nih-shared", choices=("nih-shared", "nih", "vindr"),
@@ -54,6 +55,18 @@ def _run(args: argparse.Namespace) -> int:
     for name, p in result["per_label"].items():
         print(f"  {name:20s} AUROC {p['auroc']}  AP {p['ap']}  sens {p['sensitivity']}  "
               f"spec {p['specificity']}")
+    ab = result.get("abnormal")
+    if ab:
+        print(f"  Abnormal ({ab['source']}) vs normal: AUROC {ab['auroc']} (95% CI "
+              f"{ab['auroc_ci95']}); sensitivity at 80% / 90% specificity "
+              f"{ab['sensitivity_at_specificity_80']} / {ab['sensitivity_at_specificity_90']}")
+    for mode, ov in (result.get("operating_validation") or {}).items():
+        fl = ov["flags_per_normal"]
+        print(f"  {mode:17s} flags per normal radiograph {fl['mean']} (95% CI {fl['ci95']}, "
+              f"n={fl['n_normal']})")
+    if "ece_scored_pooled_uncalibrated" in result:
+        print(f"  ECE (9 scored, pooled): {result['ece_scored_pooled']} calibrated, "
+              f"{result['ece_scored_pooled_uncalibrated']} before")
     loc = result.get("localization")
     if loc:
         for name, s in loc["per_finding"].items():

@@ -1,6 +1,7 @@
 """``cxr-viewer predict PATH... [--model DIR] [--out DIR] [--heatmaps]``: findings, headless.
 
-Writes ``OUT/predictions.json`` and ``OUT/predictions.csv`` (one row per image and finding) and,
+Writes ``OUT/predictions.json`` and ``OUT/predictions.csv`` (one row per image and finding, each
+row also carrying the image's ``abnormal`` and ``no_finding`` scores and the operating ``mode``) and,
 with ``--heatmaps``, one 8-bit grayscale PNG per image and scored finding,
 ``OUT/heatmaps/<image stem>__<finding slug>.png``, at the original image size (0 = no attention,
 255 = that finding's strongest attention).  Files or folders (scanned recursively); refused files
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import sys
 import time
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from cxr_viewer.cli import CommandError
+from cxr_viewer.inference.operating import MODES
 
 SCHEMA = "cxr-viewer-predictions/1"
 #: Exit status when some inputs were analysed and others refused (see the module docstring).
@@ -33,6 +36,9 @@ CSV_COLUMNS = (
     "threshold",
     "flagged",
     "heatmap",
+    "abnormal",
+    "no_finding",
+    "mode",
 )
 
 
@@ -56,6 +62,14 @@ def register(subparsers: Any) -> None:
         "--heatmaps",
         action="store_true",
         help="also write OUT/heatmaps/<image stem>__<finding>.png for every scored finding",
+    )
+    p.add_argument(
+        "--mode",
+        default=None,
+        choices=MODES,
+        help="operating mode of the flags: thresholds from the model card for 80%% / 90%% / 95%% "
+        "specificity (default: the card's, balanced); ignored, with a note, for a model "
+        "without operating points",
     )
     p.add_argument(
         "--method",
@@ -155,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
     import cv2
 
     from cxr_viewer.errors import CxrError
+    from cxr_viewer.fsutil import atomic_write_text
     from cxr_viewer.imaging.heatmap import cam_to_uint8
     from cxr_viewer.inference.findings import NO_FINDING, finding_slug
     from cxr_viewer.io.loader import load_image
@@ -164,6 +179,9 @@ def run(args: argparse.Namespace) -> int:
     except CxrError as exc:
         raise CommandError(str(exc)) from exc
     card = bundle.card
+    mode = card.resolve_mode(args.mode)
+    if card.operating_note:
+        print(f"note: {card.operating_note}", file=sys.stderr)
     files, refused_paths, any_folder = collect_inputs(args.paths)
     out = Path(args.out)
     heat_dir = out / "heatmaps"
@@ -179,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
     for n, path in enumerate(files, start=1):
         try:
             image = load_image(path)
-            pred = bundle.predict(image)
+            pred = bundle.predict(image, mode=mode)
             heatmaps: dict[str, str] = {}
             entry: dict[str, Any] = {"file": str(path)}
             cams = None
@@ -219,6 +237,11 @@ def run(args: argparse.Namespace) -> int:
                     for s in pred.scores
                 ],
                 "no_finding": pred.no_finding,
+                "abnormal": pred.abnormal,
+                "abnormal_threshold": pred.abnormal_threshold,
+                "abnormal_flagged": pred.abnormal_flagged,
+                "mode": pred.mode,
+                "calibrated": pred.calibrated,
                 "warnings": list(pred.warnings),
                 "extras": dict(pred.extras),
             }
@@ -228,6 +251,11 @@ def run(args: argparse.Namespace) -> int:
         if image.notes:
             entry["notes"] = list(image.notes)
         images.append(entry)
+        per_image = {
+            "abnormal": "" if pred.abnormal is None else f"{pred.abnormal:.6f}",
+            "no_finding": "" if pred.no_finding is None else f"{pred.no_finding:.6f}",
+            "mode": pred.mode or "",
+        }
         for s in pred.scores:
             csv_rows.append(
                 {
@@ -239,10 +267,11 @@ def run(args: argparse.Namespace) -> int:
                     "threshold": "" if s.threshold is None else f"{s.threshold:g}",
                     "flagged": "" if s.probability is None else ("yes" if s.flagged else "no"),
                     "heatmap": heatmaps.get(s.finding, ""),
+                    **per_image,
                 }
             )
         if pred.no_finding is not None:
-            nf = card.labels[card.no_finding_index or 0]
+            nf_threshold = card.thresholds(mode)[card.no_finding_index or 0]
             csv_rows.append(
                 {
                     "file": str(path),
@@ -250,9 +279,10 @@ def run(args: argparse.Namespace) -> int:
                     "model_version": pred.model_version,
                     "finding": NO_FINDING,
                     "probability": f"{pred.no_finding:.6f}",
-                    "threshold": f"{nf.threshold:g}",
-                    "flagged": "yes" if pred.no_finding >= nf.threshold else "no",
+                    "threshold": f"{nf_threshold:g}",
+                    "flagged": "yes" if pred.no_finding >= nf_threshold else "no",
                     "heatmap": "",
+                    **per_image,
                 }
             )
         progress.update(n, path.name)
@@ -269,16 +299,23 @@ def run(args: argparse.Namespace) -> int:
             "not_scored": list(card.not_scored_findings),
         },
         "intended_use": card.intended_use,
+        "operating_mode": mode,
+        "operating_mode_specificity": (
+            card.operating_points[mode]["target_specificity"] if mode else None
+        ),
+        "operating_note": card.operating_note,
         "images": images,
         "refused": refused,
     }
-    (out / "predictions.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    with open(out / "predictions.csv", "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        writer.writerows(csv_rows)
+    atomic_write_text(out / "predictions.json", json.dumps(document, indent=2) + "\n")
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS)
+    writer.writeheader()
+    writer.writerows(csv_rows)
+    atomic_write_text(out / "predictions.csv", buffer.getvalue())
 
     print(
+        f"operating mode: {mode or 'none (fixed thresholds from the card)'}; "
         f"analysed {len(images)} image(s), refused {len(refused)}; "
         f"wrote {out / 'predictions.json'} and {out / 'predictions.csv'}",
         file=sys.stderr,

@@ -422,6 +422,7 @@ def summary_lines(request: ExportRequest) -> list[str]:
         lines.append("AI analysis: not run")
         return lines
     lines.append(f"Model: {pred.model_name} {pred.model_version} sha256:{pred.weights_sha256[:12]}")
+    lines += _abnormal_lines(pred)
     for s in pred.ranked():
         if s.probability is None:
             continue
@@ -597,8 +598,28 @@ def _draw_panel(
     return scratch.crop((0, 0, width, min(scratch.height, w.y))), legend_box
 
 
+def _abnormal_lines(pred: Prediction) -> list[str]:
+    """"Abnormal: 83% (flagged)" and the operating mode (or the no-operating-points note)."""
+    out = []
+    if pred.abnormal is not None:
+        flag = " FLAGGED" if pred.abnormal_flagged else ""
+        out.append(f"Abnormal: {_fmt_prob(pred.abnormal)}{flag}")
+    if pred.mode is not None:
+        from cxr_viewer.inference.operating import MODE_TITLES
+
+        out.append(f"Operating mode: {MODE_TITLES.get(pred.mode, pred.mode)}")
+    elif pred.operating_note:
+        out.append(pred.operating_note)
+    return out
+
+
 def _draw_findings_table(w: _PanelWriter, pred: Prediction, shown: str | None = None) -> None:
     s, pad, draw = w.s, w.pad, w.draw
+    for k, text in enumerate(_abnormal_lines(pred)):
+        if k == 0 and pred.abnormal is not None:
+            w.line(text, w.bold, _FLAG if pred.abnormal_flagged else _FG)
+        else:
+            w.wrapped(text, w.small, _DIM)
     x_thr = w.width - pad  # right edge of threshold column
     x_prob = x_thr - round(58 * s)  # right edge of probability column
     bar_w = round(70 * s)

@@ -197,6 +197,9 @@ def prediction_to_dict(prediction: Prediction) -> dict[str, Any]:
             for s in prediction.ranked()
         ],
         "no_finding": prediction.no_finding,
+        "abnormal": prediction.abnormal,
+        "abnormal_flagged": prediction.abnormal_flagged,
+        "mode": prediction.mode,
         "extras": {k: float(v) for k, v in prediction.extras.items()},
         "warnings": list(prediction.warnings),
     }

@@ -43,7 +43,13 @@ from cxr_viewer.inference.gradcam import (
     normalize_max,
     output_layer,
 )
-from cxr_viewer.inference.predict import build_prediction, check_probabilities, make_predict_fn
+from cxr_viewer.inference.predict import (
+    average_tta,
+    build_prediction,
+    check_probabilities,
+    make_predict_fn,
+    tta_batch,
+)
 from cxr_viewer.inference.preprocess import PreparedInput, prepare
 from cxr_viewer.inference.results import CamResult, Prediction
 from cxr_viewer.inference.tfthread import check_tf_thread
@@ -246,13 +252,16 @@ class ModelBundle:
             check_probabilities(row, self.card, self.source)
         return out
 
-    def predict(self, image: ImageData) -> Prediction:
+    def predict(self, image: ImageData, mode: str | None = None) -> Prediction:
         """All 14 VinDr-CXR findings for an image (frame 0).
 
         Parameters
         ----------
         image
             A loaded image.
+        mode
+            Operating mode of the flags (``inference.operating.MODES``; None: the card's
+            default). Cards without operating points ignore it.
 
         Returns
         -------
@@ -260,8 +269,11 @@ class ModelBundle:
         """
         warnings = assess(image)  # raises NotApplicable for a non-chest / non-frontal image
         prepared = self.prepare(image)
-        probs = self.predict_batch(prepared.batch)[0]
-        prediction = build_prediction(self.card, probs, image.image_id, self.source)
+        if self.card.tta:
+            probs = average_tta(self.predict_batch(tta_batch(prepared.batch, self.card.tta)))
+        else:
+            probs = self.predict_batch(prepared.batch)[0]
+        prediction = build_prediction(self.card, probs, image.image_id, self.source, mode)
         return dataclasses.replace(prediction, warnings=warnings) if warnings else prediction
 
     # ---- heat maps -----------------------------------------------------------------------

@@ -29,6 +29,22 @@ class Prediction:
     no_finding: float | None = None  # "No finding" output, when the model has one
     extras: Mapping[str, float] = field(default_factory=dict)  # outputs not mapped to VinDr-CXR
     warnings: tuple[str, ...] = ()  # e.g. "body part not stated" (inference.applicability)
+    # "Abnormal" triage score = 1 - P(No finding) (calibrated), None without a No-finding output.
+    abnormal: float | None = None
+    abnormal_threshold: float | None = None  # the active mode's, None when the card has none
+    mode: str | None = None  # operating mode of the flags (None: the card has no operating points)
+    operating_note: str = ""  # one line when the card has no operating points / calibration
+    calibrated: bool = False  # probabilities went through the card's calibration
+
+    @property
+    def abnormal_flagged(self) -> bool | None:
+        if self.abnormal is None or self.abnormal_threshold is None:
+            return None
+        return self.abnormal >= self.abnormal_threshold
+
+    def flagged(self) -> list[FindingScore]:
+        """Flagged findings by descending probability."""
+        return [s for s in self.ranked() if s.flagged]
 
     def ranked(self) -> list[FindingScore]:
         """Scored findings by descending probability, then the not-scored ones (VinDr order)."""

@@ -41,6 +41,20 @@ class TrainConfig:
     # Train one member per seed (same split) and average their logits inside ONE keras model.
     ensemble_seeds: tuple[int, ...] = ()
     val_fraction: float = 0.25
+    # "stratified" (patient_split over all records) or "v1-compatible" (splits.v1_compatible_split:
+    # 1.1.0's validation patients + a seeded share of the nih_random621 patients).
+    split: str = "stratified"
+    # > 0: the training patients are split again (seed split_seed + 1) into inner-train (the model
+    # is fitted on it) and a calibration split of this fraction, on which per-epoch monitoring,
+    # recipe selection, calibration and operating points are done. The held-out validation
+    # patients are then used once, for the card's numbers.
+    calibration_fraction: float = 0.0
+    label_smoothing: float = 0.0  # BCE targets y -> y (1 - s) + s / 2 (text-mined labels)
+    # Positive weight per label: clip((neg / pos) ** pos_weight_power, 1, pos_weight_max);
+    # 0.5 (sqrt, 1.x) or 1.0 (fully class-balanced).
+    pos_weight_power: float = 0.5
+    tta: bool = False  # evaluation: average small scale/shift copies (no flips)
+    target_specificity: float = 0.90  # the "balanced" operating point
     # Tuning mode: leave the held-out patients out entirely and split the training patients again
     # (seed + 1), so hyper-parameters are never chosen on the set the card's metrics come from.
     tuning: bool = False
@@ -74,6 +88,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.box_loss not in ("map_bce", "cam"):
             raise ValueError(f"unknown box_loss {self.box_loss!r} (map_bce | cam)")
+        if self.split not in ("stratified", "v1-compatible"):
+            raise ValueError(f"unknown split {self.split!r} (stratified | v1-compatible)")
+        if not 0.0 <= self.calibration_fraction < 1.0:
+            raise ValueError(f"calibration_fraction must be in [0, 1), not {self.calibration_fraction}")
         if self.cam_temperature <= 0:
             raise ValueError(f"cam_temperature must be > 0, not {self.cam_temperature}")
 

@@ -57,6 +57,7 @@ class Record:
     targets: tuple[float, ...]  # one per labels.MODEL_LABELS; 1, 0 or -1 (not annotated)
     boxes: tuple[Box, ...] = field(default=())
     view: str = ""
+    subset: str = ""  # nih-shared: the labels.csv ``subset`` (nih_bbox880, nih_random621, ...)
 
 
 def _open_text(path: Path) -> io.TextIOBase:
@@ -119,6 +120,7 @@ def read_nih_shared(root: str | Path) -> list[Record]:
                 targets=tuple(nih_to_model_targets(nih)),
                 boxes=tuple(boxes.get(row["file"], ())),
                 view=row.get("view", ""),
+                subset=row.get("subset", ""),
             )
         )
     if not records:

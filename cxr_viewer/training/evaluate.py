@@ -35,10 +35,11 @@ from cxr_viewer.training.labels import (
     MODEL_LABELS,
     NIH_TO_VINDR,
     NOT_SCORED_BY_NIH,
+    SCORED_INDICES,
     model_label_for_box,
 )
 
-SCORED = [i for i, (_, finding) in enumerate(MODEL_LABELS) if finding is not None]
+SCORED = list(SCORED_INDICES)
 LOCALIZATION_BOX_SOURCES = ("NIH_BBox_List_2017",)
 CAM_IOU_THRESHOLD = 0.5
 N_BOOT = 1000
@@ -70,9 +71,25 @@ def _model_input(images: np.ndarray, normalization: str, channels: int) -> np.nd
 
 
 def predict_probabilities(
-    model: Any, images: np.ndarray, normalization: str = "unit", channels: int = 1, batch: int = 32
+    model: Any,
+    images: np.ndarray,
+    normalization: str = "unit",
+    channels: int = 1,
+    batch: int = 32,
+    tta: list[list[float]] | None = None,
 ) -> np.ndarray:
-    """Sigmoid outputs for (N, S, S) uint8 letterboxed images -> (N, labels) float32."""
+    """Sigmoid outputs for (N, S, S) uint8 letterboxed images -> (N, labels) float32.
+
+    With ``tta``, each image's copies (``inference.predict.tta_batch``, as the app makes them)
+    are averaged in logit space, exactly as ``ModelBundle.predict`` does."""
+    if tta:
+        from cxr_viewer.inference.predict import average_tta, tta_batch
+
+        rows = []
+        for i in range(len(images)):
+            x = _model_input(images[i : i + 1], normalization, channels)
+            rows.append(average_tta(np.asarray(model(tta_batch(x, tta), training=False))))
+        return np.asarray(rows, np.float32)
     out = []
     for i in range(0, len(images), batch):
         x = _model_input(images[i : i + batch], normalization, channels)
@@ -123,10 +140,12 @@ class _GradCam:
         return self._fn(x).numpy()
 
 
-def _box_groups(record: Record) -> dict[str, list[M.BoxXYXY]]:
+def _box_groups(
+    record: Record, sources: tuple[str, ...] = LOCALIZATION_BOX_SOURCES
+) -> dict[str, list[M.BoxXYXY]]:
     groups: dict[str, list[M.BoxXYXY]] = defaultdict(list)
     for b in record.boxes:
-        if b.source not in LOCALIZATION_BOX_SOURCES:
+        if b.source not in sources:
             continue
         label = model_label_for_box(b.finding)
         if label is not None:
@@ -153,8 +172,10 @@ def localization(
     val_images: np.ndarray,
     normalization: str = "unit",
     channels: int = 1,
+    sources: tuple[str, ...] = LOCALIZATION_BOX_SOURCES,
 ) -> dict[str, Any]:
-    """Pointing game and mIoU of Grad-CAM vs the location prior on the validation boxes."""
+    """Pointing game and mIoU of Grad-CAM vs the location prior on the validation boxes of
+    ``sources`` (the prior is built from the training records' boxes of the same sources)."""
     from cxr_viewer.imaging.geometry import fit_transform
 
     size = val_images.shape[1]
@@ -169,7 +190,7 @@ def localization(
         return shape_cache[rec.image_path]
 
     for rec in train:
-        for label, boxes in _box_groups(rec).items():
+        for label, boxes in _box_groups(rec, sources).items():
             prior_boxes[label].append(boxes)
             prior_shapes[label].append(shape_of(rec))
     priors = {
@@ -178,7 +199,7 @@ def localization(
     cam = _GradCam(model, cam_layer, (size, size, channels))
     pairs: list[dict[str, Any]] = []
     for i, rec in enumerate(val):
-        groups = _box_groups(rec)
+        groups = _box_groups(rec, sources)
         if not groups:
             continue
         shape = shape_of(rec)
@@ -221,7 +242,7 @@ def localization(
     }
     pooled = summary([p for p in pairs if p["label"] not in POOL_EXCLUDE])
     return {
-        "boxes": "radiologist boxes (" + ", ".join(LOCALIZATION_BOX_SOURCES) + ") of the "
+        "boxes": "radiologist boxes (" + ", ".join(sources) + ") of the "
         "validation images, one (image, finding) pair per finding boxed on an image",
         "cam": cam.implementation + f"; layer {cam_layer!r}; mapped back to the original pixels",
         "iou_threshold": f"CAM >= {CAM_IOU_THRESHOLD} x its maximum vs the union of the boxes",
@@ -598,11 +619,114 @@ def describe_architecture(model: Any, cfg: TrainConfig) -> str:
     return f"{m.architecture} ({model.count_params():,} parameters), input {m.input_size} px"
 
 
+def build_card_v2(
+    cfg: TrainConfig,
+    result: dict[str, Any],
+    cam_layer: str | None,
+    weights_sha256: str,
+    timing: dict[str, Any] | None,
+    architecture: str,
+) -> ModelCard:
+    """The card of a 2.0-style bundle: balanced thresholds on the labels, calibration,
+    operating points and the Abnormal score from the calibration split."""
+    from cxr_viewer.training.evaluate_v2 import card_metrics_v2
+
+    ops = result["operating_points"]
+    labels = tuple(
+        LabelSpec(name=name, finding=finding,
+                  threshold=float(ops["balanced"]["thresholds"][name]))
+        for name, finding in MODEL_LABELS
+    )
+    split = result["split"]
+    n_images = split["train_images"] + split["calibration_images"] + split["val_images"]
+    label_map = "; ".join(f"{k} -> {v}" for k, v in NIH_TO_VINDR.items())
+    boxes = (f" Radiologist boxes of the inner-training images ({', '.join(cfg.box_sources)}) "
+             "also supervise the class activation map." if cfg.box_supervision > 0 else "")
+    training_data = (
+        f"{n_images} NIH ChestX-ray14 images of {split['train_patients'] + split['calibration_patients'] + split['val_patients']} "
+        f"patients ({cfg.data.root}): 639 images NIH chose for box annotation (nearly all "
+        "abnormal) and 452 images of randomly sampled NIH patients (nih_random621, with 75 normal "
+        f"radiographs). Patient-level split ({cfg.split}, seed {split['seed']}): weights fitted "
+        f"on {split['train_images']} images / {split['train_patients']} patients; calibration "
+        f"split {split['calibration_images']} images / {split['calibration_patients']} training "
+        "patients (recipe selection, calibration, operating points); validation "
+        f"{split['val_images']} images / {split['val_patients']} patients. Labels text-mined "
+        f"from reports by NIH (>90% accurate per NIH). Label map NIH -> VinDr-CXR: {label_map} "
+        "(Mass and Nodule merged); a 16th output 'No finding' (none of the 14 NIH labels). "
+        f"Trained from scratch: no pretrained weights exist here.{boxes}"
+    )
+    return ModelCard(
+        name=cfg.name,
+        version=cfg.version,
+        architecture=architecture,
+        labels=labels,
+        input=InputSpec(height=cfg.model.input_size, width=cfg.model.input_size,
+                        channels=cfg.model.channels, normalization=cfg.model.normalization,
+                        resize="letterbox"),
+        weights="model.keras",
+        weights_sha256=weights_sha256,
+        gradcam_layer=cam_layer,
+        training_data=training_data,
+        intended_use=(
+            "Research use only. Not validated for clinical use, not for primary diagnosis: an AI "
+            f"second opinion trained on NIH ChestX-ray14 images. {len(NOT_SCORED_BY_NIH)} "
+            "VinDr-CXR findings are not scored: " + ", ".join(NOT_SCORED_BY_NIH) + "."
+        ),
+        metrics=card_metrics_v2(result, timing),
+        notes=(
+            "Probabilities are Platt-calibrated per output (calibration) on the calibration "
+            "split; flags use the active operating mode's thresholds (operating_points: "
+            "high-sensitivity = 80%, balanced = 90%, high-specificity = 95% specificity on the "
+            "calibration split). Abnormal = " + result["abnormal"]["source"] + " of the "
+            "calibrated outputs, Platt-scaled into P(abnormal) on the calibration split "
+            "(abnormal.calibration). "
+            "Outputs after the nine scored findings are NIH extras (Edema, Emphysema, Hernia, "
+            "Pneumonia, and Mass and Nodule separately) that the viewer does not rank, then No "
+            "finding. Hernia has very few positives: its output is meaningless. Heat maps: "
+            f"Grad-CAM on layer {cam_layer!r} (1/16 of the input resolution)."
+            + (f" {cfg.card_notes}" if cfg.card_notes else "")
+        ),
+        calibration=result["calibration"],
+        operating_points=ops,
+        default_mode="balanced",
+        abnormal={"source": result["abnormal"]["source"],
+                  "calibration": result["abnormal"]["calibration"],
+                  "thresholds": result["abnormal"]["thresholds"]},
+        tta=result.get("tta", []),
+    )
+
+
+def write_report_v2(
+    card: ModelCard, result: dict[str, Any], out_dir: str | Path, reproduced: str = ""
+) -> Path:
+    """``report.md``, ``metrics.json``, ``roc.png`` and ``reliability.png`` of a 2.0 card; the
+    1.1.0 numbers on the same patients come from ``baseline-1.1.0.json`` when present."""
+    from cxr_viewer.training.evaluate_v2 import reliability_png, report_markdown_v2
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    public = {k: v for k, v in result.items() if not k.startswith("_")}
+    from cxr_viewer.fsutil import atomic_write_text
+
+    atomic_write_text(out / "metrics.json", json.dumps(public, indent=2) + "\n")
+    base_path = out / "baseline-1.1.0.json"
+    baseline = json.loads(base_path.read_text()) if base_path.is_file() else None
+    if baseline and baseline.get("val_ids_sha256") != result["split"]["val_ids_sha256"]:
+        baseline = None  # measured on other patients: not comparable
+    atomic_write_text(out / "report.md", report_markdown_v2(card, result, baseline, reproduced))
+    roc_png(result, out / "roc.png", f"{card.name} {card.version}: ROC on validation patients")
+    reliability_png(result, out / "reliability.png",
+                    f"{card.name} {card.version}: reliability, 9 scored findings pooled")
+    return out
+
+
 def finalize_bundle(
     cfg: TrainConfig, model_path: str | Path, cam_layer: str | None, log: bool = False
 ) -> Path:
     """Evaluate a trained model and write the bundle (``model.keras`` + ``model.json``) and the
     report into ``cfg.bundle_dir`` and ``cfg.report_dir``."""
+    if cfg.calibration_fraction > 0:
+        return _finalize_v2(cfg, model_path, cam_layer, log)
     model = load_keras_model(model_path)
     result = evaluate_split(cfg, model, cam_layer, thresholds=None, log=log)
     bundle = Path(cfg.bundle_dir)
@@ -619,6 +743,32 @@ def finalize_bundle(
     ModelCard.load(bundle / "model.json")  # the card we wrote must pass validation
     if cfg.report_dir:
         write_report(card, result, cfg.report_dir)
+    if log:
+        print(f"bundle written: {bundle} (mean AUROC {result['mean_auroc_scored']})", flush=True)
+    return bundle
+
+
+def _finalize_v2(
+    cfg: TrainConfig, model_path: str | Path, cam_layer: str | None, log: bool = False
+) -> Path:
+    from cxr_viewer.training.evaluate_v2 import evaluate_v2
+
+    model = load_keras_model(model_path)
+    result = evaluate_v2(cfg, model, cam_layer, log=log)
+    bundle = Path(cfg.bundle_dir)
+    bundle.mkdir(parents=True, exist_ok=True)
+    weights = bundle / "model.keras"
+    if Path(model_path).resolve() != weights.resolve():
+        shutil.copyfile(model_path, weights)
+    timing_path = Path(cfg.run_dir) / "timing.json"
+    timing = json.loads(timing_path.read_text()) if timing_path.is_file() else None
+    card = build_card_v2(cfg, result, cam_layer, sha256_file(weights), timing,
+                         describe_architecture(model, cfg))
+    card.metrics["config"] = cfg.to_dict()
+    card.save(bundle / "model.json")
+    ModelCard.load(bundle / "model.json")  # the card we wrote must pass validation
+    if cfg.report_dir:
+        write_report_v2(card, result, cfg.report_dir)
     if log:
         print(f"bundle written: {bundle} (mean AUROC {result['mean_auroc_scored']})", flush=True)
     return bundle
@@ -648,10 +798,12 @@ COMPARED_SECTIONS = (
 )
 
 
-def compare_with_card(card: ModelCard, result: dict[str, Any]) -> dict[str, Any]:
+def compare_with_card(
+    card: ModelCard, result: dict[str, Any], sections: tuple[str, ...] = COMPARED_SECTIONS
+) -> dict[str, Any]:
     """Largest absolute difference between the card's numbers and a new evaluation."""
-    old = _flatten_numbers({k: card.metrics.get(k) for k in COMPARED_SECTIONS})
-    new = _flatten_numbers({k: result.get(k) for k in COMPARED_SECTIONS})
+    old = _flatten_numbers({k: card.metrics.get(k) for k in sections})
+    new = _flatten_numbers({k: result.get(k) for k in sections})
     keys = sorted(set(old) | set(new))
     diffs = {}
     missing = []
@@ -709,6 +861,8 @@ def reproduce(
     if card.weights_sha256 and digest != card.weights_sha256:
         raise ModelError(str(weights), "SHA-256 differs from the card's weights_sha256")
     model = load_keras_model(weights)
+    if cfg.calibration_fraction > 0:
+        return _reproduce_v2(card, cfg, model, bundle, out_dir, tolerance, log)
     thresholds = {lab.name: lab.threshold for lab in card.labels}
     result = evaluate_split(cfg, model, card.gradcam_layer, thresholds, log=log)
     if result["split"]["val_ids_sha256"] != card.metrics["split"]["val_ids_sha256"]:
@@ -727,4 +881,49 @@ def reproduce(
             f"{tolerance:g})."
         )
         write_report(card, result, out_dir, line)
+    return result, comparison
+
+
+def _reproduce_v2(
+    card: ModelCard,
+    cfg: TrainConfig,
+    model: Any,
+    bundle: Path,
+    out_dir: str | Path | None,
+    tolerance: float,
+    log: bool,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Re-run the whole 2.0 procedure (calibration, operating points, Abnormal source on the
+    calibration split; every metric on validation) and compare with the card, including the
+    card's calibration and thresholds themselves."""
+    from cxr_viewer.errors import ModelError
+    from cxr_viewer.training.evaluate_v2 import COMPARED_SECTIONS_V2, evaluate_v2
+
+    result = evaluate_v2(cfg, model, card.gradcam_layer, log=log)
+    if result["split"]["val_ids_sha256"] != card.metrics["split"]["val_ids_sha256"]:
+        raise ModelError(str(bundle), "the validation split differs from the card's (other data "
+                         "or another split seed): the numbers are not comparable")
+    comparison = compare_with_card(card, result, COMPARED_SECTIONS_V2)
+    stated = _flatten_numbers({"calibration": card.calibration,
+                               "operating_points": card.operating_points})
+    found = _flatten_numbers({"calibration": result["calibration"],
+                              "operating_points": result["operating_points"]})
+    extra = [abs(stated[k] - found[k]) for k in stated if k in found]
+    if len(stated) != len(found):
+        comparison["missing"].append("card calibration/operating_points")
+    if extra and max(extra) > comparison["max_abs_diff"]:
+        comparison["max_abs_diff"], comparison["worst"] = max(extra), "card operating fields"
+    comparison["compared"] += len(extra)
+    comparison["reproduced"] = bool(
+        comparison["max_abs_diff"] <= tolerance and not comparison["missing"]
+    )
+    comparison["tolerance"] = tolerance
+    if out_dir is not None:
+        line = (
+            f"Reproduction check against the card: {comparison['compared']} numbers compared, "
+            f"largest absolute difference {comparison['max_abs_diff']:.2g} "
+            f"({'reproduced' if comparison['reproduced'] else 'NOT reproduced'}, tolerance "
+            f"{tolerance:g})."
+        )
+        write_report_v2(card, result, out_dir, line)
     return result, comparison

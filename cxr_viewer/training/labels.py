@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from cxr_viewer.inference.findings import VINDR_FINDINGS
+from cxr_viewer.inference.findings import NO_FINDING, VINDR_FINDINGS
 
 #: The 14 NIH ChestX-ray14 finding labels (column names of the NIH files, "No Finding" excluded).
 NIH_LABELS: tuple[str, ...] = (
@@ -91,7 +91,17 @@ MODEL_LABELS: tuple[tuple[str, str | None], ...] = (
     ("Pneumonia", None),
     ("Mass", None),
     ("Nodule", None),
+    # 16th output: the image has none of the 14 NIH findings (NIH "No Finding"). 1 - P(No finding)
+    # is the viewer's "Abnormal" triage score. Not one of the scored VinDr-CXR findings.
+    ("No finding", NO_FINDING),
 )
+
+#: Output indices that score one of the 14 VinDr-CXR findings (No finding excluded).
+SCORED_INDICES: tuple[int, ...] = tuple(
+    i for i, (_, f) in enumerate(MODEL_LABELS) if f is not None and f != NO_FINDING
+)
+#: Index of the "No finding" output.
+NO_FINDING_INDEX: int = next(i for i, (_, f) in enumerate(MODEL_LABELS) if f == NO_FINDING)
 
 MODEL_LABEL_NAMES: tuple[str, ...] = tuple(name for name, _ in MODEL_LABELS)
 
@@ -112,6 +122,7 @@ _MODEL_LABEL_SOURCES: Mapping[str, tuple[str, ...]] = {
     "Pneumonia": ("Pneumonia",),
     "Mass": ("Mass",),
     "Nodule": ("Nodule",),
+    "No finding": NIH_LABELS,  # positive when every NIH label is a known negative
 }
 
 #: VinDr-CXR finding -> model output name, for data sets labelled in VinDr-CXR terms.
@@ -140,6 +151,14 @@ def nih_to_model_targets(nih: Mapping[str, float]) -> list[float]:
     out: list[float] = []
     for name in MODEL_LABEL_NAMES:
         values = [float(nih.get(src, UNKNOWN)) for src in _MODEL_LABEL_SOURCES[name]]
+        if name == "No finding":
+            if any(v >= 1.0 for v in values):
+                out.append(0.0)
+            elif all(v == 0.0 for v in values):
+                out.append(1.0)
+            else:
+                out.append(UNKNOWN)
+            continue
         if any(v >= 1.0 for v in values):
             out.append(1.0)
         elif all(v == 0.0 for v in values):
@@ -158,7 +177,9 @@ def vindr_to_model_targets(positive_findings: set[str]) -> list[float]:
     """
     out: list[float] = []
     for _name, finding in MODEL_LABELS:
-        if finding is None:
+        if finding == NO_FINDING:
+            out.append(0.0 if positive_findings & set(VINDR_FINDINGS) else 1.0)
+        elif finding is None:
             out.append(UNKNOWN)
         else:
             out.append(1.0 if finding in positive_findings else 0.0)

@@ -26,11 +26,15 @@ def positive_weights(targets: np.ndarray, max_weight: float = 10.0, power: float
     return np.clip(ratio**power, 1.0, max_weight).astype(np.float32)
 
 
-def masked_weighted_bce(pos_weight: Sequence[float], epsilon: float = 1e-6) -> Callable[[Any, Any], Any]:
+def masked_weighted_bce(
+    pos_weight: Sequence[float], epsilon: float = 1e-6, smoothing: float = 0.0
+) -> Callable[[Any, Any], Any]:
     """Loss function ``(y_true, y_pred) -> per-example loss`` for sigmoid outputs.
 
     Each example's loss is the mean over its annotated labels of
     ``-(w_j * y * log p + (1 - y) * log(1 - p))``; an example with no annotated label gives 0.
+    ``smoothing`` s moves the targets to ``y (1 - s) + s / 2`` (text-mined labels are ~90%
+    right); the positive weight still applies to the positive part.
     """
     import tensorflow as tf
 
@@ -41,6 +45,8 @@ def masked_weighted_bce(pos_weight: Sequence[float], epsilon: float = 1e-6) -> C
         p = tf.clip_by_value(tf.cast(y_pred, tf.float32), epsilon, 1.0 - epsilon)
         mask = tf.cast(y_true >= 0.0, tf.float32)
         y = tf.clip_by_value(y_true, 0.0, 1.0)
+        if smoothing:
+            y = y * (1.0 - smoothing) + 0.5 * smoothing
         per_label = -(weights * y * tf.math.log(p) + (1.0 - y) * tf.math.log(1.0 - p))
         return tf.reduce_sum(per_label * mask, axis=-1) / tf.maximum(tf.reduce_sum(mask, axis=-1), 1.0)
 

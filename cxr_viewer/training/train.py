@@ -17,11 +17,11 @@ import numpy as np
 
 from cxr_viewer.training.config import TrainConfig
 from cxr_viewer.training.datasets import Record, read_nih_data_entry, read_nih_shared, read_vindr
-from cxr_viewer.training.labels import MODEL_LABEL_NAMES, MODEL_LABELS
+from cxr_viewer.training.labels import MODEL_LABEL_NAMES, MODEL_LABELS, SCORED_INDICES
 from cxr_viewer.training.metrics import auroc
-from cxr_viewer.training.splits import patient_split
+from cxr_viewer.training.splits import make_split, patient_split
 
-SCORED = [i for i, (_, finding) in enumerate(MODEL_LABELS) if finding is not None]
+SCORED = list(SCORED_INDICES)
 
 
 def load_records(cfg: TrainConfig) -> list[Record]:
@@ -44,16 +44,34 @@ class PreparedData:
     val_images: np.ndarray
     train_targets: np.ndarray
     val_targets: np.ndarray
+    # calibration_fraction > 0: ``train``/``val`` are inner-train/calibration (both training
+    # patients) and ``holdout`` holds the validation patients (not cached here).
+    holdout: list[Record] | None = None
+
+
+def split_records(cfg: TrainConfig) -> tuple[list[Record], list[Record], list[Record] | None]:
+    """(fit, monitor, holdout) records of a config.
+
+    - plain: (train, validation, None);
+    - ``tuning``: the training patients split again; the validation patients are left out;
+    - ``calibration_fraction > 0``: (inner-train, calibration, validation).
+    """
+    records = load_records(cfg)
+    train, val = make_split(records, cfg.split, cfg.val_fraction, cfg.split_seed_value)
+    if cfg.tuning:
+        train, val = patient_split(train, cfg.val_fraction, cfg.split_seed_value + 1)
+        return train, val, None
+    if cfg.calibration_fraction > 0:
+        inner, calib = patient_split(train, cfg.calibration_fraction, cfg.split_seed_value + 1)
+        return inner, calib, val
+    return train, val, None
 
 
 def prepare_data(cfg: TrainConfig, log: bool = False) -> PreparedData:
-    """Records, the seeded patient split and the uint8 caches of both sides."""
+    """Records, the seeded patient split and the uint8 caches of the fit and monitor sides."""
     from cxr_viewer.training.preprocess import build_cache
 
-    records = load_records(cfg)
-    train, val = patient_split(records, cfg.val_fraction, cfg.split_seed_value)
-    if cfg.tuning:
-        train, val = patient_split(train, cfg.val_fraction, cfg.split_seed_value + 1)
+    train, val, holdout = split_records(cfg)
     size = cfg.model.input_size
     return PreparedData(
         train=train,
@@ -62,6 +80,7 @@ def prepare_data(cfg: TrainConfig, log: bool = False) -> PreparedData:
         val_images=np.asarray(build_cache(val, size, cfg.cache_dir, log=log)),
         train_targets=np.array([r.targets for r in train], np.float32),
         val_targets=np.array([r.targets for r in val], np.float32),
+        holdout=holdout,
     )
 
 
@@ -225,6 +244,7 @@ def run_training(cfg: TrainConfig, log: bool = True, finalize: bool = True) -> P
                 "val": [r.image_id for r in data.val],
                 "train_patients": len({r.patient_id for r in data.train}),
                 "val_patients": len({r.patient_id for r in data.val}),
+                "holdout": None if data.holdout is None else [r.image_id for r in data.holdout],
             }
         )
     )
@@ -264,7 +284,7 @@ def run_training(cfg: TrainConfig, log: bool = True, finalize: bool = True) -> P
         channels=m.channels,
     )
     steps = int(np.ceil(len(data.train) / global_batch))
-    pos_w = positive_weights(data.train_targets, cfg.pos_weight_max)
+    pos_w = positive_weights(data.train_targets, cfg.pos_weight_max, cfg.pos_weight_power)
     with strategy.scope():
         base, cam_layer = build_for_config(cfg)
         if use_boxes:
@@ -276,11 +296,15 @@ def run_training(cfg: TrainConfig, log: bool = True, finalize: bool = True) -> P
             else:
                 model = with_box_head(base, cam_layer)
                 box_loss = masked_box_map_bce()
-            loss: Any = {OUTPUT_LAYER: masked_weighted_bce(pos_w), "box_map": box_loss}
+            loss: Any = {
+                OUTPUT_LAYER: masked_weighted_bce(pos_w, smoothing=cfg.label_smoothing),
+                "box_map": box_loss,
+            }
             loss_weights: Any = {OUTPUT_LAYER: 1.0, "box_map": cfg.box_supervision}
         else:
             model = base
-            loss, loss_weights = masked_weighted_bce(pos_w), None
+            loss = masked_weighted_bce(pos_w, smoothing=cfg.label_smoothing)
+            loss_weights = None
         warmup = min(cfg.warmup_epochs * steps, max(cfg.epochs * steps - 1, 0))
         schedule = keras.optimizers.schedules.CosineDecay(
             initial_learning_rate=cfg.learning_rate * 0.1 if warmup else cfg.learning_rate,

@@ -2,6 +2,9 @@
 
 * Header: model name and version, and "AI second opinion - not for primary diagnosis", always
   visible; a status line (loading / analysing / done / failed).
+* "Abnormal" (the triage score, 1 - P(No finding)) as the first result line when the model has
+  it; the operating mode (high sensitivity / balanced / high specificity, from the card,
+  ``modeChanged``), or one line saying the model has no operating points.
 * The 14 VinDr-CXR findings ranked by probability, each with a bar, the percentage and a flag when
   at or above the label's operating threshold; the threshold itself is a tick on the bar and a
   number ("thr 14%"), so a flag on 14 % next to an unflagged 33 % explains itself; "No finding"
@@ -45,6 +48,7 @@ from PySide6.QtWidgets import (
 
 from cxr_viewer.imaging.heatmap import CAM_METHODS, COLORMAPS, OverlaySettings
 from cxr_viewer.inference.findings import VINDR_FINDINGS
+from cxr_viewer.inference.operating import DEFAULT_MODE, MODE_TITLES, MODES
 
 DISCLAIMER = "AI second opinion - not for primary diagnosis"
 NOT_SCORED = "not scored by this model"
@@ -196,6 +200,7 @@ class FindingsPanel(QWidget):
 
     findingSelected = Signal(str)
     overlayChanged = Signal(object)  # OverlaySettings
+    modeChanged = Signal(str)  # operating mode chosen by the user (inference.operating.MODES)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -220,6 +225,28 @@ class FindingsPanel(QWidget):
         self.warning_label.setVisible(False)
         self.no_finding_label = QLabel("")
         self.no_finding_label.setVisible(False)
+        # model 2.0 cards: Abnormal first, the operating mode; older cards: a one-line note
+        self.abnormal_label = QLabel("")
+        bold = self.abnormal_label.font()
+        bold.setBold(True)
+        self.abnormal_label.setFont(bold)
+        self.abnormal_label.setVisible(False)
+        self.mode_combo = QComboBox()
+        for mode in MODES:
+            self.mode_combo.addItem(MODE_TITLES[mode], mode)
+        self.mode_combo.setCurrentIndex(MODES.index(DEFAULT_MODE))
+        self.mode_combo.setToolTip(
+            "Operating mode: the flag thresholds the model card states for 80% (high "
+            "sensitivity), 90% (balanced) or 95% (high specificity) specificity")
+        self.mode_row = QWidget()
+        mode_lay = QHBoxLayout(self.mode_row)
+        mode_lay.setContentsMargins(0, 0, 0, 0)
+        mode_lay.addWidget(QLabel("Mode"))
+        mode_lay.addWidget(self.mode_combo, 1)
+        self.mode_row.setVisible(False)
+        self.operating_note_label = QLabel("")
+        self.operating_note_label.setWordWrap(True)
+        self.operating_note_label.setVisible(False)
         # "No finding above its threshold" / which findings are above theirs
         self.summary_label = QLabel("")
         self.summary_label.setObjectName("findings_summary")
@@ -304,8 +331,8 @@ class FindingsPanel(QWidget):
         self.header_layout = QVBoxLayout()
         self.header_layout.setContentsMargins(0, 0, 0, 0)
         for w in (self.model_label, self.disclaimer_label, self.status_label,
-                  self.refusal_label, self.warning_label, self.summary_label,
-                  self.no_finding_label):
+                  self.refusal_label, self.warning_label, self.abnormal_label, self.mode_row,
+                  self.operating_note_label, self.summary_label, self.no_finding_label):
             self.header_layout.addWidget(w)
         lay.addLayout(self.header_layout)
         lay.addWidget(scroll, 1)
@@ -320,6 +347,7 @@ class FindingsPanel(QWidget):
         self.colormap_combo.currentIndexChanged.connect(self._emit_overlay)
         self.opacity_slider.valueChanged.connect(self._emit_overlay)
         self.threshold_slider.valueChanged.connect(self._emit_overlay)
+        self.mode_combo.currentIndexChanged.connect(self._emit_mode)
         self._apply_card(None)
 
     def _apply_accent(self) -> None:
@@ -354,6 +382,11 @@ class FindingsPanel(QWidget):
         if self._selected is not None and self._selected not in scored:
             self._selected = None
         self.no_finding_label.setVisible(card is not None and card.no_finding_index is not None)
+        has_modes = card is not None and bool(getattr(card, "operating_points", None))
+        self.mode_row.setVisible(has_modes)
+        note = "" if card is None else str(getattr(card, "operating_note", "") or "")
+        self.operating_note_label.setText(note)
+        self.operating_note_label.setVisible(bool(note))
         self.clear()
 
     def set_status(self, text: str) -> None:
@@ -373,6 +406,7 @@ class FindingsPanel(QWidget):
         if prediction.no_finding is not None:
             self.no_finding_label.setText(f"No finding: {100.0 * prediction.no_finding:.0f}%")
             self.no_finding_label.setVisible(True)
+        self._show_abnormal(prediction)
         flagged = [s for s in prediction.ranked() if s.probability is not None and s.flagged]
         if flagged:
             names = ", ".join(f"{s.finding} {100.0 * s.probability:.0f}%" for s in flagged)
@@ -387,6 +421,37 @@ class FindingsPanel(QWidget):
             self._set_selected(scored[0])
         if scored:
             self._emit_overlay()
+
+    def _show_abnormal(self, prediction: Any) -> None:
+        abnormal = getattr(prediction, "abnormal", None)
+        if abnormal is None:
+            self.abnormal_label.setVisible(False)
+            return
+        flagged = bool(getattr(prediction, "abnormal_flagged", False))
+        self.abnormal_label.setText(f"Abnormal: {100.0 * abnormal:.0f}%" + ("  FLAG" if flagged
+                                                                          else ""))
+        self.abnormal_label.setStyleSheet(f"color: {accent_colour(self)};" if flagged else "")
+        threshold = getattr(prediction, "abnormal_threshold", None)
+        self.abnormal_label.setToolTip(
+            "Triage score: probability that the radiograph shows any finding (1 - P(No "
+            "finding), calibrated)"
+            + ("" if threshold is None else f"; flagged at {100.0 * threshold:.0f}% in this mode"))
+        self.abnormal_label.setVisible(True)
+
+    # ---- operating mode -----------------------------------------------------------------
+    def operating_mode(self) -> str:
+        return str(self.mode_combo.currentData())
+
+    def set_operating_mode(self, mode: str) -> None:
+        """Select ``mode`` without emitting ``modeChanged`` (restoring the saved setting)."""
+        if mode not in MODES:
+            mode = DEFAULT_MODE
+        self.mode_combo.blockSignals(True)
+        self.mode_combo.setCurrentIndex(MODES.index(mode))
+        self.mode_combo.blockSignals(False)
+
+    def _emit_mode(self, *_: Any) -> None:
+        self.modeChanged.emit(self.operating_mode())
 
     def show_cams(self, cams: Any) -> None:
         """Say how the heat maps were made when it is not what was asked (saliency fallback)."""
@@ -421,6 +486,10 @@ class FindingsPanel(QWidget):
         scored = [f for f in VINDR_FINDINGS if self.rows[f].scored]
         self._order(scored + [f for f in VINDR_FINDINGS if not self.rows[f].scored])
         self.no_finding_label.setText("No finding: -")
+        self.abnormal_label.setText("Abnormal: -")
+        self.abnormal_label.setStyleSheet("")
+        self.abnormal_label.setVisible(self._card is not None
+                                       and self._card.no_finding_index is not None)
         self.cam_note_label.setVisible(False)
         self.warning_label.setVisible(False)
         for finding, row in self.rows.items():

@@ -683,6 +683,10 @@ class MainWindow(QMainWindow):
         if self.has_findings_panel:
             self.findings_panel.findingSelected.connect(self._on_finding_selected)
             self.findings_panel.overlayChanged.connect(self._on_overlay_changed)
+            # operating mode (model 2.0 cards): remembered in the settings
+            self.findings_panel.set_operating_mode(str(self.settings.value("ai/operating_mode",
+                                                                           "balanced")))
+            self.findings_panel.modeChanged.connect(self._on_mode_changed)
 
     def load_default_model(self) -> None:
         from cxr_viewer.paths import default_model_dir
@@ -749,9 +753,26 @@ class MainWindow(QMainWindow):
     def _current_id(self) -> str | None:
         return self.current_image.image_id if self.current_image is not None else None
 
+    def _with_mode(self, prediction):
+        """The prediction flagged at the panel's operating mode (no model call)."""
+        card = getattr(self, "card", None)
+        if not self.has_findings_panel or card is None or prediction is None:
+            return prediction
+        from cxr_viewer.inference.predict import apply_mode
+
+        return apply_mode(card, prediction, self.findings_panel.operating_mode())
+
+    def _on_mode_changed(self, mode: str) -> None:
+        self.settings.setValue("ai/operating_mode", mode)
+        if self.prediction is not None:
+            self.prediction = self._with_mode(self.prediction)
+            self.findings_panel.show_prediction(self.prediction)
+            self._update_heatmap()
+
     def _on_prediction(self, prediction) -> None:
         if prediction.image_id != self._current_id():
             return  # stale: belongs to another image
+        prediction = self._with_mode(prediction)
         self.prediction = prediction
         self.stored.audit_prediction(prediction)
         if self.has_findings_panel:
