@@ -67,6 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    if args.command != "gui":  # one-thread commands: a decoder panic stays off the terminal
+        from cxr_viewer.io.decode import capture_native_stderr
+
+        capture_native_stderr()
     try:
         return int(args.func(args) or 0)
     except CommandError as exc:
