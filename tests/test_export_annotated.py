@@ -255,30 +255,91 @@ def test_no_ai_panel_says_so(dicom_image):
     assert DISCLAIMER in out.texts
 
 
+def _png_metadata_text(blob: bytes) -> str:
+    """Every non-pixel PNG chunk as text: tEXt as is, zTXt and compressed iTXt decompressed.
+
+    The pixel data (IDAT) are left out on purpose: they are compressed image bytes in which a
+    short string such as "DOE" turns up by chance (the old byte search failed ~1 run in 100).
+    """
+    import struct
+    import zlib
+
+    assert blob[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, parts = 8, []
+    while pos < len(blob):
+        (length,) = struct.unpack(">I", blob[pos : pos + 4])
+        ctype = blob[pos + 4 : pos + 8]
+        data = blob[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+        if ctype == b"tEXt":
+            parts.append(data.decode("latin-1"))
+        elif ctype == b"zTXt":
+            key, _, rest = data.partition(b"\0")
+            parts.append(key.decode("latin-1") + zlib.decompress(rest[1:]).decode("latin-1"))
+        elif ctype == b"iTXt":
+            key, _, rest = data.partition(b"\0")
+            compressed, rest = rest[0], rest[2:]
+            _lang, _, rest = rest.partition(b"\0")
+            _tkey, _, text = rest.partition(b"\0")
+            text = zlib.decompress(text) if compressed else text
+            parts.append(key.decode("latin-1") + text.decode("utf-8"))
+        elif ctype not in (b"IDAT", b"IHDR", b"IEND"):
+            parts.append(data.decode("latin-1"))
+    return "\n".join(parts)
+
+
+#: Identifiers long and specific enough that finding them anywhere in the file's bytes, pixel
+#: data included, cannot happen by chance (8+ given characters: < 1e-12 per export).
+LONG_IDENTIFIERS = (PATIENT_ID, ACCESSION, BIRTH_DATE)
+
+
 def test_deidentified_by_default(dicom_image, tmp_path):
+    """No patient identifier is drawn, in the PNG text chunks, or anywhere in the bytes.
+
+    Deterministic: what is drawn is checked through the exporter's own list of drawn strings,
+    the metadata through the decoded text chunks, and only long identifiers through the raw
+    bytes (the pixel data are compressed noise in which "DOE" can occur by chance).
+    """
     assert dicom_image.tags.get("PatientID") == PATIENT_ID  # the source does carry them
     pred = make_prediction(dicom_image.image_id)
-    request = ExportRequest(
-        image=dicom_image,
-        voi=WINDOW,
-        prediction=pred,
-        cams=square_cam(dicom_image),
-        finding="Cardiomegaly",
-    )
-    out = compose_annotated_layout(request)
+
+    def request(details: bool) -> ExportRequest:
+        return ExportRequest(
+            image=dicom_image,
+            voi=WINDOW,
+            prediction=pred,
+            cams=square_cam(dicom_image),
+            finding="Cardiomegaly",
+            include_patient_details=details,
+        )
+
+    out = compose_annotated_layout(request(False))
     drawn = "\n".join(out.texts)
-    for secret in (*SECRETS, "DOE_JANE_chest"):
+    assert "Cardiomegaly" in drawn  # the list holds what is drawn
+    for secret in (*SECRETS, "DOE_JANE_chest", "DOE JANE"):
         assert secret not in drawn
-    png = save_image(out.rgb, tmp_path / "export.png", request)
+    png = save_image(out.rgb, tmp_path / "export.png", request(False))
     with Image.open(png) as im:
         meta = dict(im.text)
     assert meta["Disclaimer"] == DISCLAIMER
     assert meta["Software"].startswith("cxr-viewer")
     assert "tiny-cnn 0.3.1" in meta["Model"]
     blob = png.read_bytes()
+    chunks = _png_metadata_text(blob)
+    assert DISCLAIMER in chunks  # the chunk reader sees the metadata
     for secret in SECRETS:
         assert secret not in "\n".join(meta.values())
-        assert secret.encode() not in blob
+        assert secret not in chunks
+    for identifier in LONG_IDENTIFIERS:
+        assert identifier.encode() not in blob
+
+    # Control: with patient details asked for, the same checks do find them (not vacuous).
+    shown = save_image(
+        compose_annotated_layout(request(True)).rgb, tmp_path / "named.png", request(True)
+    )
+    named_chunks = _png_metadata_text(shown.read_bytes())
+    assert PATIENT_ID in named_chunks and "DOE" in named_chunks
+    assert PATIENT_ID.encode() in shown.read_bytes()
 
 
 def test_patient_details_when_asked(dicom_image, tmp_path):
