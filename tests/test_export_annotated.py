@@ -440,3 +440,61 @@ def test_measurement_outside_the_view_stays_off_the_panel(dicom_image):
     x0, y0, x1, y1 = marked.panel_box
     np.testing.assert_array_equal(marked.rgb[y0:y1, x0:x1], plain.rgb[y0:y1, x0:x1])
     assert not np.array_equal(marked.rgb[:300, :120], plain.rgb[:300, :120])
+
+
+def test_killed_export_leaves_no_partial_file(tmp_path):
+    """SIGKILL an export while it is writing: the target keeps its old, complete content.
+
+    A child process writes a large annotated PNG over an existing export; the parent waits until
+    the bytes are streaming into the temporary sibling, kills the child, and checks that the
+    target is the old file, unchanged, and that no file under the target's name is partial.
+    """
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    if not hasattr(signal, "SIGKILL"):
+        pytest.skip("needs SIGKILL (POSIX)")
+    target = tmp_path / "export.png"
+    Image.new("RGB", (8, 8), (10, 20, 30)).save(target)
+    old = target.read_bytes()
+    code = (
+        "import sys, numpy as np\n"
+        "from cxr_viewer.export.annotated import ExportRequest, save_image\n"
+        "from cxr_viewer.io.types import ImageData\n"
+        "from cxr_viewer.imaging.window import VOI\n"
+        "rgb = np.random.default_rng(0).integers(0, 256, (4000, 4000, 3), dtype=np.uint8)\n"
+        "img = ImageData(path='x', frames=np.zeros((1, 2, 2), np.uint8))\n"
+        "print('start', flush=True)\n"
+        "save_image(rgb, sys.argv[1], ExportRequest(image=img, voi=VOI.window(128, 256)))\n"
+        "print('done', flush=True)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code, str(target)],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "start"
+        deadline = time.monotonic() + 120
+        partial: list[Path] = []
+        while time.monotonic() < deadline and child.poll() is None:
+            partial = [p for p in tmp_path.iterdir() if p.name != "export.png"]
+            if partial and any(p.stat().st_size > 100_000 for p in partial):
+                break
+            time.sleep(0.002)
+        assert child.poll() is None, "the export finished before it could be killed"
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.communicate()
+    assert child.returncode == -signal.SIGKILL
+    assert partial, "never saw the temporary file being written"
+    assert target.read_bytes() == old  # the old export, complete and unchanged
+    with Image.open(target) as im:
+        im.load()
+    # What is left is only the hidden temporary sibling, never a file under the target's name.
+    for leftover in tmp_path.iterdir():
+        if leftover != target:
+            assert leftover.name.startswith(".export.png.") and ".part" in leftover.name

@@ -143,9 +143,12 @@ def _load_model(spec: str | None) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``cxr-viewer predict``; returns the exit status."""
+    import io
+
     import cv2
 
     from cxr_viewer.errors import CxrError
+    from cxr_viewer.fsutil import atomic_path, atomic_write_text
     from cxr_viewer.imaging.heatmap import cam_to_uint8
     from cxr_viewer.inference.findings import NO_FINDING, finding_slug
     from cxr_viewer.io.loader import load_image
@@ -178,8 +181,9 @@ def run(args: argparse.Namespace) -> int:
                 for finding in cams.maps:
                     name = _heatmap_name(path.stem, finding_slug(finding), used_names)
                     target = heat_dir / name
-                    if not cv2.imwrite(str(target), cam_to_uint8(cams.maps[finding])):
-                        raise OSError(f"could not write {target}")
+                    with atomic_path(target) as tmp:
+                        if not cv2.imwrite(str(tmp), cam_to_uint8(cams.maps[finding])):
+                            raise OSError(f"could not write {target}")
                     heatmaps[finding] = str(target.relative_to(out))
                 entry["heatmap_method"] = cams.method
                 if cams.note:
@@ -257,11 +261,12 @@ def run(args: argparse.Namespace) -> int:
         "images": images,
         "refused": refused,
     }
-    (out / "predictions.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    with open(out / "predictions.csv", "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        writer.writerows(csv_rows)
+    atomic_write_text(out / "predictions.json", json.dumps(document, indent=2) + "\n")
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=CSV_COLUMNS)
+    writer.writeheader()
+    writer.writerows(csv_rows)
+    atomic_write_text(out / "predictions.csv", table.getvalue())
 
     print(
         f"analysed {len(images)} image(s), refused {len(refused)}; "

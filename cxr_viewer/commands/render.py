@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     from PIL import Image
 
+    from cxr_viewer.fsutil import atomic_path
     from cxr_viewer.imaging.presets import default_preset
     from cxr_viewer.imaging.render import render_display
     from cxr_viewer.imaging.window import VOI
@@ -73,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
         voi = default_preset(image).resolve(image)
     pixels = render_display(image, voi, frame=0, invert=args.invert)
     try:
-        Image.fromarray(pixels, mode="L").save(out, format="PNG")
+        with atomic_path(out) as tmp:
+            Image.fromarray(pixels, mode="L").save(tmp, format="PNG")
     except OSError as exc:
         raise CommandError(f"{out}: cannot write ({exc})") from exc
     return 0

@@ -32,6 +32,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from cxr_viewer import DISCLAIMER, __version__
 from cxr_viewer.errors import CxrError
+from cxr_viewer.fsutil import atomic_path
 from cxr_viewer.imaging.heatmap import blend, colorize
 from cxr_viewer.imaging.render import render_display
 from cxr_viewer.inference.card import ModelCard
@@ -811,10 +812,14 @@ def save_image(rgb: np.ndarray, path: str | Path, request: ExportRequest) -> Pat
         info = PngInfo()
         for key, value in meta.items():
             info.add_itxt(key, value)
-        img.save(path, format="PNG", pnginfo=info, optimize=False, compress_level=6)
+        with atomic_path(path) as tmp:  # a killed export leaves no partial file
+            img.save(tmp, format="PNG", pnginfo=info, optimize=False, compress_level=6)
     elif ext in (".jpg", ".jpeg"):
         comment = "\n".join(f"{k}: {v}" for k, v in meta.items())
-        img.save(path, format="JPEG", quality=95, subsampling=0, comment=comment.encode("utf-8"))
+        with atomic_path(path) as tmp:
+            img.save(
+                tmp, format="JPEG", quality=95, subsampling=0, comment=comment.encode("utf-8")
+            )
     else:
         raise ExportError(str(path), f"unknown image format {ext!r} (use .png, .jpg or .jpeg)")
     return path
