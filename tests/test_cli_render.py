@@ -152,3 +152,16 @@ def test_info_refused_exit_2(tmp_path):
     bad.write_bytes(b"")
     r = cli("info", bad)
     assert r.returncode == 2 and r.stderr.strip() == f"error: {bad}: empty file"
+
+
+@pytest.mark.corpus
+def test_render_overlays_on_by_default_and_off_on_request(corpus_dir, tmp_path):
+    """dcmtk's defaults: overlays burned in (``ovl``); ``--no-overlays`` gives its ``ww``."""
+    stem = "pydicom__examples_overlay"
+    src = corpus_dir / "corpus" / f"{stem}.dcm"
+    for args, variant in (((), "ovl"), (("--overlays",), "ovl"), (("--no-overlays",), "ww")):
+        out = tmp_path / f"{variant}{len(args)}.png"
+        r = cli("render", src, out, *args)
+        assert r.returncode == 0, r.stderr
+        ref = _png(corpus_dir / "reference" / f"{stem}__{variant}.png").astype(int)
+        assert np.array_equal(_png(out).astype(int), ref), (args, variant)

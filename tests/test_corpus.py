@@ -6,8 +6,9 @@ mean |diff| <= 0.75 per PNG; lossy JPEG sources (.50/.51) max <= 2 with < 1 % of
 Stricter than the README where we can be: every reference from a lossless source rendered with
 LINEAR or SIGMOID (or a VOI LUT) must be byte-identical to dcmtk's.
 
-Not compared: the ``ovl`` variant (dcmtk burns overlay planes in; this viewer does not draw
-overlays). ``wi1`` PNGs are not kept in the corpus (identical to ``ww``).
+The ``ovl`` variant (dcmtk burns overlay planes in) is compared with overlays on; ``ww``, ``mm``
+and ``wl1`` with them off, as dcmtk made them. ``wi1`` PNGs are not kept in the corpus
+(identical to ``ww``).
 
 Files with references that are refused (each listed with the reason in REFUSED_WITH_REFERENCE):
 they must be refused with :class:`ImageRefused` and a message naming the transfer syntax.
@@ -176,6 +177,30 @@ def test_reference_renders_match_dcmtk(corpus_dir, corpus, renderers, variant):
     # Guard against a vacuous pass: counts as measured when this test was written.
     expected_min = {"ww": 68, "mm": 50, "wl1": 3}[variant]
     assert passed >= expected_min, (passed, refused)
+
+
+def test_overlay_references_match_dcmtk_exactly(corpus_dir, corpus, renderers):
+    """Overlay planes burned in as dcmj2pnm does by default: all four ``ovl`` PNGs, exactly.
+
+    Covers a full-size plane, two planes with out-of-bounds origins (clipped, one negative), a
+    plane embedded in a bit inside the stored value (not drawn, as dcmtk) and an empty group.
+    """
+    rows = [r for r in _rows(corpus_dir) if r["variant"] == "ovl"]
+    assert len(rows) == 4
+    drawn = 0
+    for row in rows:
+        image = corpus[row["file"]]
+        assert isinstance(image, ImageData), row["file"]
+        voi = VOI.window(float(row["center"]), float(row["width"]), _header_function(image))
+        ref = _reference(corpus_dir, row["png"])
+        for out in (
+            renderers[row["file"]].render(voi, overlays=True),
+            render_display(image, voi, overlays=True),
+        ):
+            assert out.shape == ref.shape and int(np.abs(out - ref).max()) == 0, row["png"]
+        without = renderers[row["file"]].render(voi, overlays=False)
+        drawn += int((without != ref).sum())
+    assert drawn == 222 + 334  # examples_overlay + OutOfBoundsOverlay pixels, none elsewhere
 
 
 def test_default_render_matches_ww(corpus_dir, corpus, renderers):

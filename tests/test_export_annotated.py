@@ -498,3 +498,18 @@ def test_killed_export_leaves_no_partial_file(tmp_path):
     for leftover in tmp_path.iterdir():
         if leftover != target:
             assert leftover.name.startswith(".export.png.") and ".part" in leftover.name
+
+
+def test_overlay_planes_burned_into_the_export_when_shown(tmp_path):
+    from tests.test_io_overlays import make, packed, plane
+
+    bits = plane((6, 8), [(2, 3), (4, 5)])
+    image = load_image(make(tmp_path / "o.dcm", OverlayRows=6, OverlayColumns=8,
+                            OverlayOrigin=[1, 1], OverlayBitsAllocated=1, OverlayBitPosition=0,
+                            OverlayType="G", OverlayData=packed(bits)))
+    voi = VOI.window(2048, 4096)
+    shown = ExportRequest(image=image, voi=voi)  # default: shown, as in the viewer
+    hidden = dataclasses.replace(shown, overlay_planes=False)
+    assert shown.overlay_planes
+    a, b = compose_annotated(shown), compose_annotated(hidden)
+    assert a.shape == b.shape and not np.array_equal(a, b)

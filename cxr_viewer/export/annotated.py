@@ -121,6 +121,7 @@ class ExportRequest:
     view_region: tuple[int, int, int, int] | None = None
     frame: int = 0
     window_label: str = ""  # the preset's label, e.g. "Header window 1", shown in the panel
+    overlay_planes: bool = True  # DICOM overlay planes (60xx) burned in, as shown (dcmtk default)
     created: _dt.datetime | None = None  # export time (None: now, UTC)
 
     def __post_init__(self) -> None:
@@ -284,7 +285,13 @@ def compose_annotated_layout(request: ExportRequest) -> AnnotatedExport:
     """
     image = request.image
     _check_results_belong(request)
-    display = render_display(image, request.voi, frame=request.frame, invert=request.invert)
+    display = render_display(
+        image,
+        request.voi,
+        frame=request.frame,
+        invert=request.invert,
+        overlays=request.overlay_planes,
+    )
     display = np.asarray(display)
     if display.dtype != np.uint8 or display.shape != image.shape:
         raise ExportError(

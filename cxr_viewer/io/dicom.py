@@ -18,6 +18,7 @@ import numpy as np
 
 from cxr_viewer.errors import ImageRefused
 from cxr_viewer.io.decode import FATAL, decode_pixels
+from cxr_viewer.io.overlays import read_overlays
 from cxr_viewer.io.types import ImageData, PixelSpacing, VOILut, VOIWindow
 
 #: Refuse images whose decoded pixel buffer would exceed this many bytes (all frames).
@@ -493,6 +494,22 @@ def _load_dicom(p: str, frame: int | None, notes: list[str]) -> ImageData:
     if frame is not None:
         notes.append(f"frame {frame + 1} of {n_frames} decoded")
     stored = arr
+    try:
+        high_bit = int(_get(ds, "HighBit", bits_stored - 1))
+    except (TypeError, ValueError):
+        high_bit = bits_stored - 1
+    overlays = read_overlays(
+        ds,
+        image_rows=rows,
+        image_cols=cols,
+        n_frames=n_frames,
+        frame=frame,
+        bits_allocated=bits_alloc,
+        bits_stored=bits_stored,
+        high_bit=high_bit,
+        encapsulated=encapsulated,
+        notes=notes,
+    )
 
     # ---- Modality LUT stage (PS3.3 C.11.1) -------------------------------------------------
     signed = pixel_rep == 1
@@ -593,4 +610,5 @@ def _load_dicom(p: str, frame: int | None, notes: list[str]) -> ImageData:
         header=_header_without_pixels(ds, notes),
         rescale_slope=rescale_slope,
         rescale_intercept=rescale_intercept,
+        overlays=overlays,
     )
