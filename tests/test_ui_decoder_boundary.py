@@ -33,3 +33,30 @@ def test_panicking_decoder_is_reported_and_the_viewer_goes_on(qtbot, window, tmp
     window.open_paths([str(good)])
     shown = wait_for_image(qtbot, window, good)
     assert shown.shape == (48, 64)
+
+
+@pytest.mark.corpus
+def test_fuzzed_files_through_the_gui_open_path(qtbot, window, corpus_dir, tmp_path):
+    """A few fuzzed files opened in the window: each is shown or reported; the app goes on."""
+    from tests import fuzzer
+
+    sources = fuzzer.corpus_sources(corpus_dir)
+    paths = []
+    for index in range(28):  # two of each mutation
+        mutation, _source, data = fuzzer.make_case(index, 20261201, sources)
+        path = tmp_path / f"case{index}-{mutation}.dcm"
+        path.write_bytes(data)
+        paths.append(str(path))
+    reported: dict[str, str] = {}
+    window.problemsReported.connect(lambda items: reported.update(dict(items)))
+    for path in paths:
+        window.open_paths([path])
+        qtbot.waitUntil(
+            lambda p=path: p in reported or (
+                window.current_image is not None and window.current_image.path == p
+                and window.view.image is window.current_image),
+            timeout=60000,
+        )
+    assert reported, "no fuzzed file was refused: the cases are too tame"
+    assert all(path in reason for path, reason in reported.items())
+    assert window.isVisible()
