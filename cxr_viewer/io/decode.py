@@ -8,6 +8,10 @@ Only ``KeyboardInterrupt`` and ``SystemExit`` pass through.
 
 Decoders, in order:
 
+0. For JPEG 2000 (.90/.91) whose codestream agrees with the header (grayscale, one component,
+   precision = Bits Stored, signedness = Pixel Representation, so none of pydicom's J2K
+   corrections applies): imagecodecs' OpenJPEG with one thread per core, which decodes the same
+   values faster (benchmarks/bench_display.py). Any failure there falls through to 1.
 1. pydicom's own pipeline with its plugins (pylibjpeg-libjpeg / -openjpeg / -rle, pyjpegls,
    numpy), which applies pydicom's corrections (Bits Stored vs codestream precision, pixel
    representation mismatches).
@@ -200,6 +204,57 @@ def _decode_imagecodecs_jpeg(ds: Any, frame: int | None, n_frames: int) -> np.nd
     return out
 
 
+#: JPEG 2000 transfer syntaxes decoded with threaded OpenJPEG when the codestream agrees.
+J2K = frozenset({"1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91"})
+
+
+def j2k_siz(codestream: bytes) -> tuple[int, int, int, int, bool] | None:
+    """(rows, cols, components, precision, signed) from a raw J2K codestream's SIZ marker.
+
+    None for anything else (a JP2 box file, a truncated header): the caller then uses pydicom.
+    """
+    if len(codestream) < 45 or codestream[:4] != b"\xff\x4f\xff\x51":
+        return None
+    import struct
+
+    xsiz, ysiz, xo, yo = struct.unpack(">IIII", codestream[8:24])
+    (csiz,) = struct.unpack(">H", codestream[40:42])
+    if csiz < 1 or len(codestream) < 42 + 3 * csiz:
+        return None
+    ssiz = codestream[42]
+    return ysiz - yo, xsiz - xo, csiz, (ssiz & 0x7F) + 1, bool(ssiz & 0x80)
+
+
+def _threads() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def _decode_imagecodecs_j2k(ds: Any, frame: int | None, n_frames: int) -> np.ndarray | None:
+    """Threaded OpenJPEG, or None when the codestream does not agree with the header."""
+    import imagecodecs
+    from pydicom.encaps import get_frame
+
+    rows, cols = _int_attr(ds, "Rows", 0), _int_attr(ds, "Columns", 0)
+    bits_alloc = _int_attr(ds, "BitsAllocated", 16)
+    bits_stored = _int_attr(ds, "BitsStored", bits_alloc)
+    signed = _int_attr(ds, "PixelRepresentation", 0) == 1
+    if bits_alloc not in (8, 16) or _int_attr(ds, "SamplesPerPixel", 1) != 1:
+        return None
+    indices = range(n_frames) if frame is None else [frame]
+    dtype = np.dtype(("i" if signed else "u") + str(bits_alloc // 8))
+    out = np.empty((len(indices), rows, cols), dtype)
+    data = ds.PixelData
+    for k, index in enumerate(indices):
+        codestream = get_frame(data, index, number_of_frames=n_frames)
+        if j2k_siz(codestream) != (rows, cols, 1, bits_stored, signed):
+            return None
+        arr = np.asarray(imagecodecs.jpeg2k_decode(codestream, numthreads=_threads()))
+        if arr.shape != (rows, cols) or arr.dtype.itemsize > dtype.itemsize:
+            return None
+        out[k] = arr
+    return out
+
+
 def _fallback_for(ts_uid: str) -> tuple[str, Callable[[Any, int | None, int], np.ndarray]] | None:
     if ts_uid in JPEG_FAMILY:
         try:
@@ -240,6 +295,17 @@ def decode_pixels(
     """
     ts_uid, _ = _ts(ds)
     ts_text = describe_transfer_syntax(ds)
+    if ts_uid in J2K:
+        try:
+            with _native_stderr_held() as ok:
+                fast = _quiet(lambda: _decode_imagecodecs_j2k(ds, frame, n_frames), notes)
+                ok[0] = True
+        except FATAL:
+            raise
+        except BaseException:  # noqa: BLE001 - pydicom's pipeline decides below
+            fast = None
+        if fast is not None:
+            return fast
     try:
         with _native_stderr_held() as ok:
             arr = _decode_pydicom(ds, frame, notes)
