@@ -309,7 +309,7 @@ def evaluate_split(
     log: bool = False,
 ) -> dict[str, Any]:
     """Evaluate ``model`` on the validation side of ``cfg``'s seeded patient split."""
-    from cxr_viewer.training.train import prepare_data
+    from cxr_viewer.training.data import prepare_data
 
     data = prepare_data(replace(cfg, tuning=False), log=log)
     t0 = time.perf_counter()

@@ -509,7 +509,7 @@ class MainWindow(QMainWindow):
         """Apply and remember the theme (dark by default: reading rooms are dark)."""
         from PySide6.QtWidgets import QApplication
 
-        from cxr_viewer.ui.app import apply_theme
+        from cxr_viewer.ui.theme import apply_theme
 
         apply_theme(QApplication.instance(), theme)
         self.settings.setValue("theme", theme)
