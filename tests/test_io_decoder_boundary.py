@@ -130,3 +130,11 @@ def test_library_real_rust_panic(corpus_dir, tmp_path):
     path = _real_panicking_file(corpus_dir, tmp_path)
     with pytest.raises(ImageRefused, match="PanicException"):
         load_image(path)
+
+
+def test_refusal_messages_are_one_printable_line(tmp_path):
+    """Found by the fuzzer: a garbage SOP Class UID quoted in the cause broke the CLI's one line."""
+    exc = ImageRefused(str(tmp_path / "a.dcm"), "no pixel data (1.2\n3\x00\x1b[31m red\r\n)")
+    assert "\n" not in str(exc) and "\r" not in str(exc) and "\x00" not in str(exc)
+    assert exc.cause == "no pixel data (1.2 3\\x00\\x1b[31m red )"
+    assert len(ImageRefused("f", "x" * 5000).cause) <= 603
