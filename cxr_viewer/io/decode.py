@@ -11,7 +11,9 @@ Decoders, in order:
 0. For JPEG 2000 (.90/.91) whose codestream agrees with the header (grayscale, one component,
    precision = Bits Stored, signedness = Pixel Representation, so none of pydicom's J2K
    corrections applies): imagecodecs' OpenJPEG with one thread per core, which decodes the same
-   values faster (benchmarks/bench_display.py). Any failure there falls through to 1.
+   values faster (benchmarks/bench_display.py). For lossy JPEG (.50/.51) grayscale:
+   imagecodecs' libjpeg-turbo, whose IDCT gives dcmtk's values exactly where pylibjpeg's libjpeg
+   differs by +-1 on 1-3 % of pixels (corpus README). Any failure there falls through to 1.
 1. pydicom's own pipeline with its plugins (pylibjpeg-libjpeg / -openjpeg / -rle, pyjpegls,
    numpy), which applies pydicom's corrections (Bits Stored vs codestream precision, pixel
    representation mismatches).
@@ -255,6 +257,33 @@ def _decode_imagecodecs_j2k(ds: Any, frame: int | None, n_frames: int) -> np.nda
     return out
 
 
+#: Lossy JPEG processes decoded first with libjpeg-turbo (dcmtk's values, see module docstring).
+LOSSY_JPEG = frozenset({"1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51"})
+
+
+def _decode_imagecodecs_lossy_jpeg(
+    ds: Any, frame: int | None, n_frames: int
+) -> np.ndarray | None:
+    """libjpeg-turbo for grayscale lossy JPEG; None (pydicom decides) for anything else."""
+    if _int_attr(ds, "SamplesPerPixel", 1) != 1:
+        return None
+    if _int_attr(ds, "BitsAllocated", 16) not in (8, 16):
+        return None
+    return _decode_imagecodecs_jpeg(ds, frame, n_frames)
+
+
+def _preferred_for(ts_uid: str) -> Callable[[Any, int | None, int], Any] | None:
+    try:
+        import imagecodecs  # noqa: F401
+    except ImportError:
+        return None
+    if ts_uid in J2K:
+        return _decode_imagecodecs_j2k
+    if ts_uid in LOSSY_JPEG:
+        return _decode_imagecodecs_lossy_jpeg
+    return None
+
+
 def _fallback_for(ts_uid: str) -> tuple[str, Callable[[Any, int | None, int], np.ndarray]] | None:
     if ts_uid in JPEG_FAMILY:
         try:
@@ -295,10 +324,11 @@ def decode_pixels(
     """
     ts_uid, _ = _ts(ds)
     ts_text = describe_transfer_syntax(ds)
-    if ts_uid in J2K:
+    preferred = _preferred_for(ts_uid)
+    if preferred is not None:
         try:
             with _native_stderr_held() as ok:
-                fast = _quiet(lambda: _decode_imagecodecs_j2k(ds, frame, n_frames), notes)
+                fast = _quiet(lambda: preferred(ds, frame, n_frames), notes)
                 ok[0] = True
         except FATAL:
             raise
