@@ -165,3 +165,13 @@ def test_render_overlays_on_by_default_and_off_on_request(corpus_dir, tmp_path):
         assert r.returncode == 0, r.stderr
         ref = _png(corpus_dir / "reference" / f"{stem}__{variant}.png").astype(int)
         assert np.array_equal(_png(out).astype(int), ref), (args, variant)
+
+
+@pytest.mark.corpus
+def test_info_lists_overlay_planes(corpus_dir):
+    r = cli("info", corpus_dir / "corpus" / "fo-dicom__OutOfBoundsOverlay.dcm")
+    assert r.returncode == 0, r.stderr
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("Overlay ")]
+    assert len(lines) == 2
+    assert "101 x 101 at row 704, column 409, type G" in lines[0]
+    assert "row -25, column -25" in lines[1]  # the plane's origin as the file gives it
