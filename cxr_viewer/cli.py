@@ -67,10 +67,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    if args.command != "gui":  # one-thread commands: a decoder panic stays off the terminal
-        from cxr_viewer.io.decode import capture_native_stderr
+    from cxr_viewer.io.decode import capture_native_stderr, native_stderr_capture_enabled
 
-        capture_native_stderr()
+    captured_before = native_stderr_capture_enabled()
+    # One-thread commands: a decoder's native panic message stays off the terminal.
+    capture_native_stderr(args.command != "gui")
     try:
         return int(args.func(args) or 0)
     except CommandError as exc:
@@ -86,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    finally:
+        capture_native_stderr(captured_before)
 
 
 if __name__ == "__main__":

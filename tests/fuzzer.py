@@ -9,7 +9,8 @@ of seed ``s`` is always the same file.
 Cases run in a worker process (``python -m tests.fuzzer --worker``) under an address-space limit;
 the parent feeds it one case at a time. A case may use :data:`CASE_CPU_LIMIT_S` seconds of CPU
 (CPU, not wall time, so that a loaded machine does not fail it); a worker that does not answer
-within :data:`HANG_TIMEOUT_S` seconds of wall time is killed and the case counts as a hang. In
+after :data:`HANG_CPU_S` CPU seconds (or :data:`HANG_TIMEOUT_S` wall seconds) is killed and the
+case counts as a hang. In
 the worker, each case goes through
 
 * ``load_image`` (then ``render_display`` of the first and last frame with overlays, the
@@ -54,8 +55,10 @@ DEFAULT_CORPUS = REPO.parent / "shared" / "data" / "dicom-corpus"
 
 #: CPU seconds one case may take in the worker (load + render + info + CLI + GUI worker functions).
 CASE_CPU_LIMIT_S = 10.0
-#: Wall seconds after which a silent worker is a hang (killed, the case fails).
-HANG_TIMEOUT_S = 60.0
+#: A silent worker is a hang (killed, the case fails) once it has spent this many CPU seconds on
+#: the case, or this many wall seconds whatever the load (a niced run on a busy machine is slow).
+HANG_CPU_S = 30.0
+HANG_TIMEOUT_S = 600.0
 #: Peak resident memory of the worker allowed at any case (MB).
 MAX_RSS_MB = 2500
 #: Address-space limit of the worker (bytes): past it allocations fail instead of swapping.
@@ -523,6 +526,15 @@ class _Worker:
             return None
         return self.proc.stdout.readline() or None
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the worker so far (from /proc)."""
+        try:
+            with open(f"/proc/{self.proc.pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
     def run(self, case_id: int, path: str, timeout: float) -> dict | None:
         """The case's result, or None when the worker died or hung (it is then killed)."""
         assert self.proc.stdin is not None
@@ -531,10 +543,15 @@ class _Worker:
             self.proc.stdin.flush()
         except BrokenPipeError:
             return None
-        line = self._read(timeout)
-        if line is None:
-            return None
-        return json.loads(line)
+        cpu0, t0 = self.cpu_seconds(), time.monotonic()
+        while True:
+            line = self._read(1.0)
+            if line is not None:
+                return json.loads(line)
+            if self.proc.poll() is not None:
+                return None
+            if self.cpu_seconds() - cpu0 > HANG_CPU_S or time.monotonic() - t0 > timeout:
+                return None
 
     def stop(self) -> int | None:
         if self.proc.poll() is None:

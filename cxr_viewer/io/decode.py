@@ -31,6 +31,7 @@ import contextlib
 import os
 import sys
 import tempfile
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -66,11 +67,18 @@ def capture_native_stderr(enabled: bool = True) -> None:
     _CAPTURE_NATIVE_STDERR = bool(enabled)
 
 
+def native_stderr_capture_enabled() -> bool:
+    return _CAPTURE_NATIVE_STDERR
+
+
 @contextlib.contextmanager
 def _native_stderr_held() -> Iterator[list[bool]]:
-    """Yield ``[ok]``; the caller sets ``ok[0] = True`` when the decode succeeded."""
+    """Yield ``[ok]``; the caller sets ``ok[0] = True`` when the decode succeeded.
+
+    Only on the main thread: fd 2 is process-wide, and worker threads must not swap it.
+    """
     state = [False]
-    if not _CAPTURE_NATIVE_STDERR:
+    if not _CAPTURE_NATIVE_STDERR or threading.current_thread() is not threading.main_thread():
         yield state
         return
     with contextlib.suppress(Exception):
@@ -324,6 +332,10 @@ def decode_pixels(
     """
     ts_uid, _ = _ts(ds)
     ts_text = describe_transfer_syntax(ds)
+    if frame is not None and n_frames == 1:
+        # pydicom's one-frame path parses fragments differently from its whole-image path and
+        # refuses some files the latter reads (fuzzer, seed 2 case 207): frame 1 of 1 is the image.
+        frame = None
     preferred = _preferred_for(ts_uid)
     if preferred is not None:
         try:
