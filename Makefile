@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test demo lint bench installer installer-smoke screenshot clean
+.PHONY: install run test demo lint bench installer installer-smoke screenshot clean fuzz
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ run: $(STAMP)
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
+
+# Long fuzzing campaign (tests/fuzzer.py): make fuzz FUZZ_CASES=5000 FUZZ_SEED=7
+FUZZ_CASES ?= 3000
+FUZZ_SEED ?= 1
+fuzz: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) -m tests.fuzzer --cases $(FUZZ_CASES) --seed $(FUZZ_SEED) --keep out/fuzz-failures
 
 demo: $(STAMP)
 	$(VENV)/bin/cxr-viewer demo --out out

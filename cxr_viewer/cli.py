@@ -93,6 +93,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    from cxr_viewer.io.decode import capture_native_stderr, native_stderr_capture_enabled
+
+    captured_before = native_stderr_capture_enabled()
+    # One-thread commands: a decoder's native panic message stays off the terminal.
+    capture_native_stderr(args.command != "gui")
     try:
         return int(args.func(args) or 0)
     except CommandError as exc:
@@ -108,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    finally:
+        capture_native_stderr(captured_before)
 
 
 if __name__ == "__main__":

@@ -21,8 +21,23 @@ class ImageRefused(CxrError):
 
     def __init__(self, path: str, cause: str) -> None:
         self.path = str(path)
-        self.cause = cause
-        super().__init__(f"{self.path}: {cause}")
+        self.cause = one_line(cause)
+        super().__init__(f"{one_line(self.path, limit=None)}: {self.cause}")
+
+
+def one_line(text: str, limit: int | None = 600) -> str:
+    """``text`` as one printable line: control characters escaped, whitespace runs collapsed.
+
+    Causes can quote values read from a broken file (a garbage SOP Class UID, a decoder's
+    message); the CLI promises one ``error:`` line and the GUI a readable message.
+    """
+    cleaned = "".join(
+        ch if ch.isprintable() else f"\\x{ord(ch):02x}" if ord(ch) < 256 else "?"
+        for ch in " ".join(str(text).split())
+    )
+    if limit is not None and len(cleaned) > limit:
+        cleaned = cleaned[:limit] + "..."
+    return cleaned
 
 
 class ModelError(CxrError):

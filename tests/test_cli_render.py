@@ -113,11 +113,24 @@ def test_render_matches_dcmtk_reference(corpus_dir, tmp_path):
 def test_render_refused_corpus_file(corpus_dir, tmp_path):
     r = cli(
         "render",
-        corpus_dir / "corpus" / "cornerstoneWADOImageLoader__CTImage_JPEG_retired_4.55.dcm",
+        corpus_dir / "corpus" / "fo-dicom__GH177_D_CLUNIE_CT1_IVRLE_BigEndian_undefined_length.dcm",
         tmp_path / "x.png",
     )
     assert r.returncode == 2
-    assert "1.2.840.10008.1.2.4.55" in r.stderr and "Traceback" not in r.stderr
+    assert "1.2.840.10008.1.2.2" in r.stderr and "Traceback" not in r.stderr
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("error: ")
+    assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.corpus
+def test_render_retired_jpeg_through_the_fallback_decoder(corpus_dir, tmp_path):
+    """Retired JPEG full progression (.55): pylibjpeg has no decoder; libjpeg-turbo matches dcmtk."""
+    stem = "cornerstoneWADOImageLoader__CTImage_JPEG_retired_4.55"
+    out = tmp_path / "x.png"
+    r = cli("render", corpus_dir / "corpus" / f"{stem}.dcm", out, "--window", "40", "400")
+    assert r.returncode == 0, r.stderr
+    ref = _png(corpus_dir / "reference" / f"{stem}__ww.png").astype(int)
+    assert np.array_equal(_png(out).astype(int), ref)
 
 
 @pytest.mark.corpus
@@ -139,3 +152,26 @@ def test_info_refused_exit_2(tmp_path):
     bad.write_bytes(b"")
     r = cli("info", bad)
     assert r.returncode == 2 and r.stderr.strip() == f"error: {bad}: empty file"
+
+
+@pytest.mark.corpus
+def test_render_overlays_on_by_default_and_off_on_request(corpus_dir, tmp_path):
+    """dcmtk's defaults: overlays burned in (``ovl``); ``--no-overlays`` gives its ``ww``."""
+    stem = "pydicom__examples_overlay"
+    src = corpus_dir / "corpus" / f"{stem}.dcm"
+    for args, variant in (((), "ovl"), (("--overlays",), "ovl"), (("--no-overlays",), "ww")):
+        out = tmp_path / f"{variant}{len(args)}.png"
+        r = cli("render", src, out, *args)
+        assert r.returncode == 0, r.stderr
+        ref = _png(corpus_dir / "reference" / f"{stem}__{variant}.png").astype(int)
+        assert np.array_equal(_png(out).astype(int), ref), (args, variant)
+
+
+@pytest.mark.corpus
+def test_info_lists_overlay_planes(corpus_dir):
+    r = cli("info", corpus_dir / "corpus" / "fo-dicom__OutOfBoundsOverlay.dcm")
+    assert r.returncode == 0, r.stderr
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("Overlay ")]
+    assert len(lines) == 2
+    assert "101 x 101 at row 704, column 409, type G" in lines[0]
+    assert "row -25, column -25" in lines[1]  # the plane's origin as the file gives it

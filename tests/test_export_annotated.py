@@ -275,30 +275,91 @@ def test_no_ai_panel_says_so(dicom_image):
     assert DISCLAIMER in out.texts
 
 
+def _png_metadata_text(blob: bytes) -> str:
+    """Every non-pixel PNG chunk as text: tEXt as is, zTXt and compressed iTXt decompressed.
+
+    The pixel data (IDAT) are left out on purpose: they are compressed image bytes in which a
+    short string such as "DOE" turns up by chance (the old byte search failed ~1 run in 100).
+    """
+    import struct
+    import zlib
+
+    assert blob[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, parts = 8, []
+    while pos < len(blob):
+        (length,) = struct.unpack(">I", blob[pos : pos + 4])
+        ctype = blob[pos + 4 : pos + 8]
+        data = blob[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+        if ctype == b"tEXt":
+            parts.append(data.decode("latin-1"))
+        elif ctype == b"zTXt":
+            key, _, rest = data.partition(b"\0")
+            parts.append(key.decode("latin-1") + zlib.decompress(rest[1:]).decode("latin-1"))
+        elif ctype == b"iTXt":
+            key, _, rest = data.partition(b"\0")
+            compressed, rest = rest[0], rest[2:]
+            _lang, _, rest = rest.partition(b"\0")
+            _tkey, _, text = rest.partition(b"\0")
+            text = zlib.decompress(text) if compressed else text
+            parts.append(key.decode("latin-1") + text.decode("utf-8"))
+        elif ctype not in (b"IDAT", b"IHDR", b"IEND"):
+            parts.append(data.decode("latin-1"))
+    return "\n".join(parts)
+
+
+#: Identifiers long and specific enough that finding them anywhere in the file's bytes, pixel
+#: data included, cannot happen by chance (8+ given characters: < 1e-12 per export).
+LONG_IDENTIFIERS = (PATIENT_ID, ACCESSION, BIRTH_DATE)
+
+
 def test_deidentified_by_default(dicom_image, tmp_path):
+    """No patient identifier is drawn, in the PNG text chunks, or anywhere in the bytes.
+
+    Deterministic: what is drawn is checked through the exporter's own list of drawn strings,
+    the metadata through the decoded text chunks, and only long identifiers through the raw
+    bytes (the pixel data are compressed noise in which "DOE" can occur by chance).
+    """
     assert dicom_image.tags.get("PatientID") == PATIENT_ID  # the source does carry them
     pred = make_prediction(dicom_image.image_id)
-    request = ExportRequest(
-        image=dicom_image,
-        voi=WINDOW,
-        prediction=pred,
-        cams=square_cam(dicom_image),
-        finding="Cardiomegaly",
-    )
-    out = compose_annotated_layout(request)
+
+    def request(details: bool) -> ExportRequest:
+        return ExportRequest(
+            image=dicom_image,
+            voi=WINDOW,
+            prediction=pred,
+            cams=square_cam(dicom_image),
+            finding="Cardiomegaly",
+            include_patient_details=details,
+        )
+
+    out = compose_annotated_layout(request(False))
     drawn = "\n".join(out.texts)
-    for secret in (*SECRETS, "DOE_JANE_chest"):
+    assert "Cardiomegaly" in drawn  # the list holds what is drawn
+    for secret in (*SECRETS, "DOE_JANE_chest", "DOE JANE"):
         assert secret not in drawn
-    png = save_image(out.rgb, tmp_path / "export.png", request)
+    png = save_image(out.rgb, tmp_path / "export.png", request(False))
     with Image.open(png) as im:
         meta = dict(im.text)
     assert meta["Disclaimer"] == DISCLAIMER
     assert meta["Software"].startswith("cxr-viewer")
     assert "tiny-cnn 0.3.1" in meta["Model"]
     blob = png.read_bytes()
+    chunks = _png_metadata_text(blob)
+    assert DISCLAIMER in chunks  # the chunk reader sees the metadata
     for secret in SECRETS:
         assert secret not in "\n".join(meta.values())
-        assert secret.encode() not in blob
+        assert secret not in chunks
+    for identifier in LONG_IDENTIFIERS:
+        assert identifier.encode() not in blob
+
+    # Control: with patient details asked for, the same checks do find them (not vacuous).
+    shown = save_image(
+        compose_annotated_layout(request(True)).rgb, tmp_path / "named.png", request(True)
+    )
+    named_chunks = _png_metadata_text(shown.read_bytes())
+    assert PATIENT_ID in named_chunks and "DOE" in named_chunks
+    assert PATIENT_ID.encode() in shown.read_bytes()
 
 
 def test_patient_details_when_asked(dicom_image, tmp_path):
@@ -399,3 +460,76 @@ def test_measurement_outside_the_view_stays_off_the_panel(dicom_image):
     x0, y0, x1, y1 = marked.panel_box
     np.testing.assert_array_equal(marked.rgb[y0:y1, x0:x1], plain.rgb[y0:y1, x0:x1])
     assert not np.array_equal(marked.rgb[:300, :120], plain.rgb[:300, :120])
+
+
+def test_killed_export_leaves_no_partial_file(tmp_path):
+    """SIGKILL an export while it is writing: the target keeps its old, complete content.
+
+    A child process writes a large annotated PNG over an existing export; the parent waits until
+    the bytes are streaming into the temporary sibling, kills the child, and checks that the
+    target is the old file, unchanged, and that no file under the target's name is partial.
+    """
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    if not hasattr(signal, "SIGKILL"):
+        pytest.skip("needs SIGKILL (POSIX)")
+    target = tmp_path / "export.png"
+    Image.new("RGB", (8, 8), (10, 20, 30)).save(target)
+    old = target.read_bytes()
+    code = (
+        "import sys, numpy as np\n"
+        "from cxr_viewer.export.annotated import ExportRequest, save_image\n"
+        "from cxr_viewer.io.types import ImageData\n"
+        "from cxr_viewer.imaging.window import VOI\n"
+        "rgb = np.random.default_rng(0).integers(0, 256, (4000, 4000, 3), dtype=np.uint8)\n"
+        "img = ImageData(path='x', frames=np.zeros((1, 2, 2), np.uint8))\n"
+        "print('start', flush=True)\n"
+        "save_image(rgb, sys.argv[1], ExportRequest(image=img, voi=VOI.window(128, 256)))\n"
+        "print('done', flush=True)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code, str(target)],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "start"
+        deadline = time.monotonic() + 120
+        partial: list[Path] = []
+        while time.monotonic() < deadline and child.poll() is None:
+            partial = [p for p in tmp_path.iterdir() if p.name != "export.png"]
+            if partial and any(p.stat().st_size > 100_000 for p in partial):
+                break
+            time.sleep(0.002)
+        assert child.poll() is None, "the export finished before it could be killed"
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.communicate()
+    assert child.returncode == -signal.SIGKILL
+    assert partial, "never saw the temporary file being written"
+    assert target.read_bytes() == old  # the old export, complete and unchanged
+    with Image.open(target) as im:
+        im.load()
+    # What is left is only the hidden temporary sibling, never a file under the target's name.
+    for leftover in tmp_path.iterdir():
+        if leftover != target:
+            assert leftover.name.startswith(".export.png.") and ".part" in leftover.name
+
+
+def test_overlay_planes_burned_into_the_export_when_shown(tmp_path):
+    from tests.test_io_overlays import make, packed, plane
+
+    bits = plane((6, 8), [(2, 3), (4, 5)])
+    image = load_image(make(tmp_path / "o.dcm", OverlayRows=6, OverlayColumns=8,
+                            OverlayOrigin=[1, 1], OverlayBitsAllocated=1, OverlayBitPosition=0,
+                            OverlayType="G", OverlayData=packed(bits)))
+    voi = VOI.window(2048, 4096)
+    shown = ExportRequest(image=image, voi=voi)  # default: shown, as in the viewer
+    hidden = dataclasses.replace(shown, overlay_planes=False)
+    assert shown.overlay_planes
+    a, b = compose_annotated(shown), compose_annotated(hidden)
+    assert a.shape == b.shape and not np.array_equal(a, b)

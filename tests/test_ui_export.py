@@ -112,7 +112,7 @@ def test_run_export_dialog_current_view_as_dicom(qtbot, tmp_path, request_for, m
     rgb = ds.pixel_array
     r0, r1, c0, c1 = region
     # the current view only: the region's pixels (no heat map there: CAM box starts at row 50)
-    expected = render_display(request_for.image, WINDOW)[r0:40, c0:c1]
+    expected = render_display(request_for.image, WINDOW, overlays=True)[r0:40, c0:c1]
     np.testing.assert_array_equal(rgb[: 40 - r0, : c1 - c0, 0], expected)
     # de-identified pixels, but the header keeps the patient so the PACS files it
     assert ds.PatientID == PATIENT_ID

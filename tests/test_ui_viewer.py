@@ -41,7 +41,7 @@ def view_to_viewport(win, x: float, y: float) -> QPointF:
 def test_open_corpus_file_shows_first_header_window(qtbot, window, corpus_dir):
     path = corpus_file(corpus_dir, "two_windows")
     image = open_one(qtbot, window, path)
-    expected = render_display(image, HeaderWindow(0).resolve(image))
+    expected = render_display(image, HeaderWindow(0).resolve(image), overlays=True)
     assert np.array_equal(window.view.displayed, expected)
     assert window.view.preset_label == "WINDOW1"
     texts = window.view.annotation_texts()
@@ -143,7 +143,7 @@ def test_right_drag_changes_window_and_pixels_follow(qtbot, window, corpus_dir):
             r0, r1, c0_, c1 = region
             live.append(np.array_equal(
                 window.view.displayed,
-                render_display(image, window.view.voi)[r0:r1:st, c0_:c1:st]))
+                render_display(image, window.view.voi, overlays=True)[r0:r1:st, c0_:c1:st]))
 
     mouse_drag(vp, start, start + QPoint(dx, dy), Qt.MouseButton.RightButton, steps=10,
                on_step=check_live)
@@ -151,7 +151,7 @@ def test_right_drag_changes_window_and_pixels_follow(qtbot, window, corpus_dir):
     assert w == pytest.approx(w0 + dx * step)
     assert c == pytest.approx(c0 + dy * step)
     assert live == [True]
-    expected = render_display(image, VOI.window(c, w))
+    expected = render_display(image, VOI.window(c, w), overlays=True)
     assert np.array_equal(window.view.displayed, expected)
     assert window.view.displayed_region == ((0, 64, 0, 64), 1)
     assert f"W {w:g}" in window.wl_label.text()
@@ -183,7 +183,8 @@ def test_preset_keys_select_header_windows(qtbot, window, corpus_dir):
     assert window.view.voi == HeaderWindow(1).resolve(image)
     assert (window.view.voi.center, window.view.voi.width) == (200.0, 443.0)
     assert window.view.preset_label == "WINDOW2"
-    assert np.array_equal(window.view.displayed, render_display(image, HeaderWindow(1).resolve(image)))
+    assert np.array_equal(window.view.displayed, render_display(image, HeaderWindow(1).resolve(image),
+                                                                 overlays=True))
     qtbot.keyClick(window, Qt.Key.Key_3)
     assert window.view.voi == AutoWindow().resolve(image)
     qtbot.keyClick(window, Qt.Key.Key_1)
@@ -243,7 +244,8 @@ def test_invert_rotate_flip_act_on_what_is_displayed(qtbot, window, tmp_path):
     qtbot.keyClick(window, Qt.Key.Key_Escape)  # reset view: orientation and default window
     assert window.view.orientation == Orientation()
     default = render_display(window.current_image,
-                             default_preset(window.current_image).resolve(window.current_image))
+                             default_preset(window.current_image).resolve(window.current_image),
+                             overlays=True)
     assert np.array_equal(screen_quadrants(window), default[25::50, 50::100])
 
 
@@ -408,11 +410,11 @@ def test_multiframe_frames_step_with_keys(qtbot, window, corpus_dir):
     assert "Frame 1/2" in window.view.annotation_texts()["br"]
     qtbot.keyClick(window, Qt.Key.Key_Period)
     assert window.view.frame == 1
-    assert np.array_equal(window.view.displayed, render_display(image, voi, frame=1))
+    assert np.array_equal(window.view.displayed, render_display(image, voi, frame=1, overlays=True))
     qtbot.keyClick(window, Qt.Key.Key_Period)  # clamped at the last frame
     assert window.view.frame == 1 and "Frame 2/2" in window.view.annotation_texts()["br"]
     qtbot.keyClick(window, Qt.Key.Key_Comma)
-    assert np.array_equal(window.view.displayed, render_display(image, voi, frame=0))
+    assert np.array_equal(window.view.displayed, render_display(image, voi, frame=0, overlays=True))
 
 
 def test_readme_shortcut_table_matches_the_single_source():

@@ -106,7 +106,7 @@ def test_export_request_matches_what_is_displayed(qtbot, window, shown):
     layout = compose_annotated_layout(request)
     x0, y0, x1, y1 = layout.image_box
     exported = layout.rgb[y0:y1, x0:x1, 0]
-    on_screen = orient_array(render_display(shown, window.view.voi, invert=True),
+    on_screen = orient_array(render_display(shown, window.view.voi, invert=True, overlays=True),
                              window.view.orientation)
     assert exported.shape == on_screen.shape
     assert np.array_equal(exported, on_screen)

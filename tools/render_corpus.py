@@ -3,9 +3,10 @@
     python tools/render_corpus.py ../shared/data/dicom-corpus OUT_DIR
     python ../shared/data/dicom-corpus/compare.py OUT_DIR --tol 1
 
-Uses the window in ``reference/windows.csv`` for ``ww``/``mm`` (keeping the header VOI LUT
-Function, as the corpus README asks) and the first VOI LUT item for ``wl1``; ``ovl`` (overlays
-burned in) is not drawn by this viewer. Refused files are listed with their reason.
+Uses the window in ``reference/windows.csv`` for ``ww``/``mm``/``ovl`` (keeping the header VOI
+LUT Function, as the corpus README asks) and the first VOI LUT item for ``wl1``. ``ovl`` is
+rendered with the overlay planes burned in, the others without (as dcmtk made them). Refused
+files are listed with their reason.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from cxr_viewer.errors import ImageRefused
+from cxr_viewer.fsutil import atomic_path
 from cxr_viewer.imaging.render import render_display
 from cxr_viewer.imaging.window import VOI
 from cxr_viewer.io.loader import load_image
@@ -26,7 +28,7 @@ from cxr_viewer.io.loader import load_image
 def main(corpus: Path, out: Path) -> int:
     out.mkdir(parents=True, exist_ok=True)
     with open(corpus / "reference" / "windows.csv", newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if r["variant"] in ("ww", "mm", "wl1")]
+        rows = [r for r in csv.DictReader(fh) if r["variant"] in ("ww", "mm", "wl1", "ovl")]
     loaded: dict[str, object] = {}
     written = refused = 0
     for row in rows:
@@ -50,8 +52,9 @@ def main(corpus: Path, out: Path) -> int:
         else:
             function = image.windows[0].function if image.windows else "LINEAR"
             voi = VOI.window(float(row["center"]), float(row["width"]), function)
-        pixels = render_display(image, voi)
-        Image.fromarray(np.ascontiguousarray(pixels)).save(out / row["png"])
+        pixels = render_display(image, voi, overlays=row["variant"] == "ovl")
+        with atomic_path(out / row["png"]) as tmp:
+            Image.fromarray(np.ascontiguousarray(pixels)).save(tmp, format="PNG")
         written += 1
     print(f"{written} written, {refused} refused")
     return 0

@@ -75,10 +75,11 @@ def run(args: argparse.Namespace) -> int:
     except CxrError as exc:
         raise CommandError(str(exc)) from exc
     from cxr_viewer import DISCLAIMER
+    from cxr_viewer.fsutil import atomic_write_text
 
-    (out / "predictions.json").write_text(
+    atomic_write_text(
+        out / "predictions.json",
         json.dumps({"disclaimer": DISCLAIMER, "images": results}, indent=2) + "\n",
-        encoding="utf-8",
     )
     card = bundle.card
     print(

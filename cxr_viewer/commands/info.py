@@ -68,6 +68,16 @@ def describe(image: Any) -> list[str]:
             f"{f'VOI LUT {i}:':<20}{lut.data.size} entries from {lut.first_mapped}, "
             f"{lut.bits} bits" + (f" ({lut.explanation})" if lut.explanation else "")
         )
+    for plane in getattr(image, "overlays", ()):
+        frames, rows, cols = plane.bitmap.shape
+        lines.append(
+            f"{f'Overlay {plane.group:04X}:':<20}{cols} x {rows} at row {plane.origin[0] + 1}, "
+            f"column {plane.origin[1] + 1}, type {plane.kind}"
+            + (", embedded" if plane.embedded else "")
+            + (f", {frames} frame(s)" if not plane.all_frames else "")
+            + (f" ({plane.description})" if plane.description else "")
+            + "; drawn (hide: render --no-overlays, viewer key O)"
+        )
     voi = default_preset(image).resolve(image)
     shown = voi.label or "window"
     if not voi.is_lut:

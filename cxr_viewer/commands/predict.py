@@ -169,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
     import cv2
 
     from cxr_viewer.errors import CxrError
-    from cxr_viewer.fsutil import atomic_write_text
+    from cxr_viewer.fsutil import atomic_path, atomic_write_text
     from cxr_viewer.imaging.heatmap import cam_to_uint8
     from cxr_viewer.inference.findings import NO_FINDING, finding_slug
     from cxr_viewer.io.loader import load_image
@@ -206,8 +206,9 @@ def run(args: argparse.Namespace) -> int:
                 for finding in cams.maps:
                     name = _heatmap_name(path.stem, finding_slug(finding), used_names)
                     target = heat_dir / name
-                    if not cv2.imwrite(str(target), cam_to_uint8(cams.maps[finding])):
-                        raise OSError(f"could not write {target}")
+                    with atomic_path(target) as tmp:
+                        if not cv2.imwrite(str(tmp), cam_to_uint8(cams.maps[finding])):
+                            raise OSError(f"could not write {target}")
                     heatmaps[finding] = str(target.relative_to(out))
                 entry["heatmap_method"] = cams.method
                 if cams.note:

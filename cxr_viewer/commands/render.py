@@ -34,6 +34,12 @@ def register(subparsers: Any) -> None:
         "--frame", type=int, default=1, metavar="N", help="frame to render, 1-based (default 1)"
     )
     p.add_argument("--invert", action="store_true", help="invert on top of the photometric")
+    p.add_argument(
+        "--overlays",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="burn the DICOM overlay planes (60xx) in, as dcmtk does (default: on)",
+    )
     p.set_defaults(func=run)
 
 
@@ -43,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
     from PIL import Image
 
+    from cxr_viewer.fsutil import atomic_path
     from cxr_viewer.imaging.presets import default_preset
     from cxr_viewer.imaging.render import render_display
     from cxr_viewer.imaging.window import VOI
@@ -71,9 +78,10 @@ def run(args: argparse.Namespace) -> int:
         voi = VOI.window(center, width, function)
     else:
         voi = default_preset(image).resolve(image)
-    pixels = render_display(image, voi, frame=0, invert=args.invert)
+    pixels = render_display(image, voi, frame=0, invert=args.invert, overlays=args.overlays)
     try:
-        Image.fromarray(pixels, mode="L").save(out, format="PNG")
+        with atomic_path(out) as tmp:
+            Image.fromarray(pixels, mode="L").save(tmp, format="PNG")
     except OSError as exc:
         raise CommandError(f"{out}: cannot write ({exc})") from exc
     return 0

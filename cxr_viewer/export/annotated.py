@@ -32,6 +32,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from cxr_viewer import DISCLAIMER, __version__
 from cxr_viewer.errors import CxrError
+from cxr_viewer.fsutil import atomic_path
 from cxr_viewer.imaging.heatmap import blend, colorize
 from cxr_viewer.imaging.render import render_display
 from cxr_viewer.inference.card import ModelCard
@@ -120,6 +121,7 @@ class ExportRequest:
     view_region: tuple[int, int, int, int] | None = None
     frame: int = 0
     window_label: str = ""  # the preset's label, e.g. "Header window 1", shown in the panel
+    overlay_planes: bool = True  # DICOM overlay planes (60xx) burned in, as shown (dcmtk default)
     created: _dt.datetime | None = None  # export time (None: now, UTC)
 
     def __post_init__(self) -> None:
@@ -283,7 +285,13 @@ def compose_annotated_layout(request: ExportRequest) -> AnnotatedExport:
     """
     image = request.image
     _check_results_belong(request)
-    display = render_display(image, request.voi, frame=request.frame, invert=request.invert)
+    display = render_display(
+        image,
+        request.voi,
+        frame=request.frame,
+        invert=request.invert,
+        overlays=request.overlay_planes,
+    )
     display = np.asarray(display)
     if display.dtype != np.uint8 or display.shape != image.shape:
         raise ExportError(
@@ -832,10 +840,14 @@ def save_image(rgb: np.ndarray, path: str | Path, request: ExportRequest) -> Pat
         info = PngInfo()
         for key, value in meta.items():
             info.add_itxt(key, value)
-        img.save(path, format="PNG", pnginfo=info, optimize=False, compress_level=6)
+        with atomic_path(path) as tmp:  # a killed export leaves no partial file
+            img.save(tmp, format="PNG", pnginfo=info, optimize=False, compress_level=6)
     elif ext in (".jpg", ".jpeg"):
         comment = "\n".join(f"{k}: {v}" for k, v in meta.items())
-        img.save(path, format="JPEG", quality=95, subsampling=0, comment=comment.encode("utf-8"))
+        with atomic_path(path) as tmp:
+            img.save(
+                tmp, format="JPEG", quality=95, subsampling=0, comment=comment.encode("utf-8")
+            )
     else:
         raise ExportError(str(path), f"unknown image format {ext!r} (use .png, .jpg or .jpeg)")
     return path

@@ -270,5 +270,8 @@ def write_secondary_capture(rgb: np.ndarray, request: ExportRequest, path: str |
     """
     path = Path(path)
     sc = build_secondary_capture(rgb, request)
-    sc.save_as(path, enforce_file_format=True)
+    from cxr_viewer.fsutil import atomic_path
+
+    with atomic_path(path) as tmp:  # a killed export leaves no partial file
+        sc.save_as(tmp, enforce_file_format=True)
     return path

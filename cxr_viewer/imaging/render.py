@@ -18,6 +18,10 @@ from cxr_viewer.io.types import ImageData
 #: Largest value range (max - min + 1) for which a LUT is built (4M entries = 4 MB).
 MAX_LUT_ENTRIES = 1 << 22
 
+#: 8-bit value of a drawn overlay-plane pixel: white, as dcmtk's default (Replace mode,
+#: foreground density 1.0) after the polarity stage.
+OVERLAY_VALUE = 255
+
 
 def display_inverted(image: ImageData, invert: bool = False) -> bool:
     """Whether the output is inverted: (MONOCHROME1 xor INVERSE, without double inversion) xor
@@ -26,7 +30,12 @@ def display_inverted(image: ImageData, invert: bool = False) -> bool:
 
 
 def render_display(
-    image: ImageData, voi: VOI, *, frame: int = 0, invert: bool = False
+    image: ImageData,
+    voi: VOI,
+    *,
+    frame: int = 0,
+    invert: bool = False,
+    overlays: bool = False,
 ) -> np.ndarray:
     """Render one frame to 8-bit grayscale as dcmtk's ``dcmj2pnm`` does.
 
@@ -40,6 +49,9 @@ def render_display(
         0-based frame index.
     invert
         The user's extra invert toggle, on top of the photometric handling.
+    overlays
+        Burn the image's overlay planes (60xx) in, white, as ``dcmj2pnm`` does by default
+        (the viewer, ``cxr-viewer render`` and exports pass True unless the user hid them).
 
     Returns
     -------
@@ -47,7 +59,36 @@ def render_display(
         uint8, shape (rows, cols).
     """
     values = _modality_values(image, frame)
-    return apply_voi(values, voi, image.voi_luts, display_inverted(image, invert))
+    out = apply_voi(values, voi, image.voi_luts, display_inverted(image, invert))
+    if overlays:
+        mask = overlay_mask(image, frame)
+        if mask is not None:
+            out = np.array(out, copy=True)
+            out[mask] = OVERLAY_VALUE
+    return out
+
+
+def overlay_mask(image: ImageData, frame: int = 0) -> np.ndarray | None:
+    """Boolean (rows, cols) mask of the overlay-plane pixels drawn on ``frame``, or None.
+
+    Planes are clipped to the image (an origin may be negative or beyond it, PS3.3 C.9.2.1.2);
+    planes of other frames are left out.
+    """
+    rows, cols = image.shape
+    mask: np.ndarray | None = None
+    for plane in image.overlays:
+        bitmap = plane.frame_bitmap(frame)
+        if bitmap is None:
+            continue
+        pr, pc = plane.origin
+        r0, r1 = max(pr, 0), min(pr + bitmap.shape[0], rows)
+        c0, c1 = max(pc, 0), min(pc + bitmap.shape[1], cols)
+        if r1 <= r0 or c1 <= c0:
+            continue
+        if mask is None:
+            mask = np.zeros((rows, cols), bool)
+        mask[r0:r1, c0:c1] |= bitmap[r0 - pr : r1 - pr, c0 - pc : c1 - pc]
+    return mask
 
 
 def _modality_values(image: ImageData, frame: int) -> np.ndarray:
@@ -95,6 +136,7 @@ class DisplayRenderer:
             self._rescale = None
         self._offset = 0
         self._size = 0
+        self._overlay_masks: dict[int, np.ndarray | None] = {}
         if self._index_source is not None:
             lo = int(self._index_source.min())
             hi = int(self._index_source.max())
@@ -132,6 +174,7 @@ class DisplayRenderer:
         frame: int = 0,
         region: tuple[int, int, int, int] | None = None,
         step: int = 1,
+        overlays: bool = False,
     ) -> np.ndarray:
         """Render (part of) a frame.
 
@@ -147,6 +190,8 @@ class DisplayRenderer:
             ``(r0, r1, c0, c1)`` half-open pixel bounds, clipped to the image; None = whole.
         step
             Take every ``step``-th row and column (screen-resolution preview).
+        overlays
+            Burn the overlay planes in (see :func:`render_display`).
 
         Returns
         -------
@@ -166,9 +211,17 @@ class DisplayRenderer:
         sl = (frame, slice(r0, r1, step), slice(c0, c1, step))
         if self._index_source is None:
             values = _modality_values(self.image, frame)[sl[1:]]
-            return apply_voi(values, voi, self.image.voi_luts, display_inverted(self.image, invert))
-        lut = self.lut_for(voi, invert)
-        return _gather(lut, self._index_source[sl], self._offset)
+            out = apply_voi(values, voi, self.image.voi_luts, display_inverted(self.image, invert))
+        else:
+            out = _gather(self.lut_for(voi, invert), self._index_source[sl], self._offset)
+        if overlays and self.image.overlays:
+            if frame not in self._overlay_masks:
+                self._overlay_masks[frame] = overlay_mask(self.image, frame)
+            mask = self._overlay_masks[frame]
+            if mask is not None:
+                out = np.ascontiguousarray(out)
+                out[mask[sl[1:]]] = OVERLAY_VALUE
+        return out
 
 
 #: Elements per gather block: small enough that the block's index conversion stays in cache.

@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 from cxr_viewer.errors import ImageRefused
+from cxr_viewer.io.decode import FATAL, decode_pixels
+from cxr_viewer.io.overlays import read_overlays
 from cxr_viewer.io.types import ImageData, PixelSpacing, VOILut, VOIWindow
 
 #: Refuse images whose decoded pixel buffer would exceed this many bytes (all frames).
@@ -143,7 +145,9 @@ def read_dataset(path: str | Path, *, stop_before_pixels: bool = False) -> tuple
         raise ImageRefused(p, "file not found") from exc
     except IsADirectoryError as exc:
         raise ImageRefused(p, "is a folder, not a file") from exc
-    except Exception as exc:  # pydicom raises many types on garbage input
+    except FATAL:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - pydicom raises many types on garbage input
         raise ImageRefused(
             p, f"not a readable DICOM file{_file_meta_ts(p)} ({type(exc).__name__}: {exc})"
         ) from exc
@@ -376,7 +380,9 @@ def load_dicom(path: str | Path, frame: int | None = None) -> ImageData:
         raise
     except MemoryError as exc:
         raise ImageRefused(p, "not enough memory to load the image") from exc
-    except Exception as exc:  # noqa: BLE001 - malformed headers fail in many ways inside pydicom
+    except FATAL:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a refusal boundary (see decode.py)
         msg = " ".join(str(exc).split())[:300]
         raise ImageRefused(p, f"malformed DICOM ({type(exc).__name__}: {msg})") from exc
     return dataclasses.replace(image, notes=tuple(notes))
@@ -473,22 +479,7 @@ def _load_dicom(p: str, frame: int | None, notes: list[str]) -> ImageData:
             )
 
     # ---- decode ---------------------------------------------------------------------------
-    try:
-        if frame is None:
-            arr = _quiet(lambda: ds.pixel_array, notes)
-        else:
-            from pydicom.pixels import pixel_array
-
-            arr = _quiet(lambda: pixel_array(ds, index=frame), notes)
-    except MemoryError as exc:
-        raise ImageRefused(p, f"not enough memory to decode ({_describe_ts(ds)})") from exc
-    except Exception as exc:  # noqa: BLE001 - every decoder failure becomes a refusal
-        msg = " ".join(str(exc).split())
-        if len(msg) > 300:
-            msg = msg[:300] + "..."
-        raise ImageRefused(
-            p, f"cannot decode the pixel data ({_describe_ts(ds)}): {type(exc).__name__}: {msg}"
-        ) from exc
+    arr = decode_pixels(ds, p, frame, n_frames, notes)
     arr = np.asarray(arr)
     if not arr.dtype.isnative:
         arr = arr.astype(arr.dtype.newbyteorder("="))
@@ -503,6 +494,22 @@ def _load_dicom(p: str, frame: int | None, notes: list[str]) -> ImageData:
     if frame is not None:
         notes.append(f"frame {frame + 1} of {n_frames} decoded")
     stored = arr
+    try:
+        high_bit = int(_get(ds, "HighBit", bits_stored - 1))
+    except (TypeError, ValueError):
+        high_bit = bits_stored - 1
+    overlays = read_overlays(
+        ds,
+        image_rows=rows,
+        image_cols=cols,
+        n_frames=n_frames,
+        frame=frame,
+        bits_allocated=bits_alloc,
+        bits_stored=bits_stored,
+        high_bit=high_bit,
+        encapsulated=encapsulated,
+        notes=notes,
+    )
 
     # ---- Modality LUT stage (PS3.3 C.11.1) -------------------------------------------------
     signed = pixel_rep == 1
@@ -603,4 +610,5 @@ def _load_dicom(p: str, frame: int | None, notes: list[str]) -> ImageData:
         header=_header_without_pixels(ds, notes),
         rescale_slope=rescale_slope,
         rescale_intercept=rescale_intercept,
+        overlays=overlays,
     )

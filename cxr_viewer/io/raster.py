@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from cxr_viewer.errors import ImageRefused
+from cxr_viewer.io.decode import FATAL
 from cxr_viewer.io.types import ImageData
 
 #: Same budget as DICOM: refuse before decoding more than this many bytes.
@@ -64,8 +65,15 @@ def load_raster(path: str | Path) -> ImageData:
             im = Image.open(p)
     except FileNotFoundError as exc:
         raise ImageRefused(p, "file not found") from exc
+    except Image.DecompressionBombError as exc:
+        # Pillow's own guard (> 2 x MAX_IMAGE_PIXELS) fires on the header, before our budget.
+        raise ImageRefused(p, f"absurd dimensions ({exc})") from exc
     except (UnidentifiedImageError, OSError) as exc:
         raise ImageRefused(p, f"not a readable image ({exc})") from exc
+    except FATAL:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a decoder failure is a refusal, never a crash
+        raise ImageRefused(p, f"not a readable image ({type(exc).__name__}: {exc})") from exc
     with im:
         fmt = (im.format or "").upper()
         fmt = {"JPEG": "JPEG", "PNG": "PNG", "TIFF": "TIFF", "MPO": "JPEG"}.get(fmt, fmt)
@@ -102,10 +110,14 @@ def load_raster(path: str | Path) -> ImageData:
                         notes.append(f"{mode} with equal channels read as grayscale")
                 else:
                     raise ImageRefused(p, f"{fmt} pixel mode {mode} is not supported")
-        except ImageRefused:
+        except (ImageRefused, *FATAL):
             raise
-        except Exception as exc:  # noqa: BLE001 - truncated / corrupt files
-            raise ImageRefused(p, f"cannot decode {fmt or 'image'} ({exc})") from exc
+        except MemoryError as exc:
+            raise ImageRefused(p, f"not enough memory to decode the {fmt or 'image'}") from exc
+        except BaseException as exc:  # noqa: BLE001 - truncated / corrupt files, decoder panics
+            raise ImageRefused(
+                p, f"cannot decode {fmt or 'image'} ({type(exc).__name__}: {exc})"
+            ) from exc
     arr = np.asarray(arr)
     if arr.dtype == np.int32:  # Pillow 'I' mode: narrow to what the values need
         lo, hi = int(arr.min()), int(arr.max())

@@ -51,6 +51,33 @@ class PixelSpacing:
 
 
 @dataclass(frozen=True)
+class OverlayPlane:
+    """One DICOM overlay plane (group 60xx, PS3.3 C.9.2), as a boolean bitmap.
+
+    ``bitmap`` has shape (overlay frames, rows, cols); its pixel (0, 0) lies at image pixel
+    ``origin`` (0-based row, col; may be negative or beyond the image: drawing clips).
+    ``first_frame`` is the index, in the loaded image's ``frames``, of the bitmap's first frame;
+    ``all_frames`` means one bitmap frame applies to every image frame.
+    """
+
+    group: int  # 0x6000, 0x6002, ... 0x601E
+    bitmap: np.ndarray = field(repr=False)  # bool, read-only
+    origin: tuple[int, int] = (0, 0)
+    first_frame: int = 0
+    all_frames: bool = True
+    kind: str = "G"  # Overlay Type: G graphics, R region of interest
+    description: str = ""
+    embedded: bool = False  # in unused high bits of Pixel Data (retired) rather than 60xx,3000
+
+    def frame_bitmap(self, frame: int) -> np.ndarray | None:
+        """The bitmap drawn on image frame ``frame`` (index into ``frames``), or None."""
+        if self.all_frames:
+            return self.bitmap[0]
+        k = frame - self.first_frame
+        return self.bitmap[k] if 0 <= k < self.bitmap.shape[0] else None
+
+
+@dataclass(frozen=True)
 class ImageData:
     """A loaded grayscale image, ready for the display pipeline and the model.
 
@@ -84,6 +111,8 @@ class ImageData:
     # lets the display build its LUT over the integer stored values for a non-integer rescale.
     rescale_slope: float = 1.0
     rescale_intercept: float = 0.0
+    # Overlay planes (60xx) the display draws when overlays are shown (as dcmtk does by default).
+    overlays: tuple[OverlayPlane, ...] = ()
 
     @property
     def pixels(self) -> np.ndarray:

@@ -60,8 +60,8 @@ class EvalData:
 
 def prepare_eval_data(cfg: TrainConfig, log: bool = False) -> EvalData:
     """Records of the three splits and the uint8 caches of calibration and validation."""
+    from cxr_viewer.training.data import split_records
     from cxr_viewer.training.preprocess import build_cache
-    from cxr_viewer.training.train import split_records
 
     inner, calib, val = split_records(cfg)
     if val is None:
@@ -299,8 +299,8 @@ def evaluate_v2(
     cfg: TrainConfig, model: Any, cam_layer: str | None, log: bool = False
 ) -> dict[str, Any]:
     """Fit calibration/operating points on the calibration split, measure on validation."""
-    from cxr_viewer.training.evaluate import classification_metrics, localization
-    from cxr_viewer.training.evaluate import predict_probabilities as predict
+    from cxr_viewer.training.measure import classification_metrics, localization
+    from cxr_viewer.training.measure import predict_probabilities as predict
 
     t0 = time.perf_counter()
     data = prepare_eval_data(cfg, log=log)
@@ -394,8 +394,8 @@ def evaluate_baseline(
     validation patients as ``cfg``: per-label AUROC (CI), ECE, flags per normal radiograph at
     its card's thresholds, max-finding "abnormal" proxy, localization (NIH and ChestX-Det)."""
     from cxr_viewer.inference.card import ModelCard
-    from cxr_viewer.training.evaluate import load_keras_model, localization
-    from cxr_viewer.training.evaluate import predict_probabilities as predict
+    from cxr_viewer.training.measure import load_keras_model, localization
+    from cxr_viewer.training.measure import predict_probabilities as predict
 
     bundle = Path(bundle_dir)
     card = ModelCard.load(bundle / "model.json")
@@ -448,7 +448,7 @@ def evaluate_baseline(
 
 def inner_split_score(cfg: TrainConfig, model: Any) -> dict[str, Any]:
     """Recipe selection numbers on the calibration split (training patients only)."""
-    from cxr_viewer.training.evaluate import predict_probabilities as predict
+    from cxr_viewer.training.measure import predict_probabilities as predict
 
     data = prepare_eval_data(cfg)
     m = cfg.model
@@ -562,7 +562,7 @@ def report_markdown_v2(
     card: Any, result: dict[str, Any], baseline: dict[str, Any] | None, reproduced: str = ""
 ) -> str:
     """The model report of a 2.0 card, with 1.1.0 beside it when ``baseline`` is given."""
-    from cxr_viewer.training.evaluate import POOL_EXCLUDE
+    from cxr_viewer.training.measure import POOL_EXCLUDE
 
     m = card.metrics
     split = m["split"]

@@ -176,6 +176,7 @@ class ImageView(QWidget):
         self.measurements: list[Measurement] = []
         self.deidentified = False
         self.annotations_visible = True
+        self.show_overlay_planes = True  # DICOM overlay planes (60xx), on as in dcmtk
         self._renderer = None
         self._wl_step = 1.0
         self._drag_base: tuple[float, float, str] | None = None
@@ -335,6 +336,13 @@ class ImageView(QWidget):
             self.render_full()
             self.windowChanged.emit(self.voi)
 
+    def set_overlay_planes(self, visible: bool) -> None:
+        """Show or hide the image's DICOM overlay planes (burned into exports when shown)."""
+        self.show_overlay_planes = bool(visible)
+        if self.image is not None:
+            self.render_full()
+            self.viewChanged.emit()
+
     def set_frame(self, frame: int) -> None:
         """Show another frame of a multi-frame image (clamped); window and view are kept."""
         if self.image is None:
@@ -357,7 +365,8 @@ class ImageView(QWidget):
     def render_full(self) -> None:
         if self.image is None or self._renderer is None:
             return
-        arr = self._renderer.render(self.voi, invert=self.invert, frame=self.frame)
+        arr = self._renderer.render(self.voi, invert=self.invert, frame=self.frame,
+                                    overlays=self.show_overlay_planes)
         rows, cols = self.image.shape
         self._show(arr, (0, rows, 0, cols), 1)
 
@@ -367,7 +376,7 @@ class ImageView(QWidget):
             return
         region, step = self.visible_region()
         arr = self._renderer.render(self.voi, invert=self.invert, frame=self.frame,
-                                    region=region, step=step)
+                                    region=region, step=step, overlays=self.show_overlay_planes)
         self._show(arr, region, step)
 
     def visible_region(self) -> tuple[tuple[int, int, int, int], int]:

@@ -244,6 +244,7 @@ class MainWindow(QMainWindow):
             "flip_v": lambda: v.flip(False),
             "reset_view": self.reset_view,
             "annotations": lambda: self.set_annotations_visible(not v.annotations_visible),
+            "overlay_planes": lambda: v.set_overlay_planes(not v.show_overlay_planes),
             "deidentify": lambda: self.set_deidentified(not self.deidentified),
             "pan_mode": lambda: self.set_left_mode("pan"),
             "measure_mode": lambda: self.set_left_mode("measure"),
@@ -265,9 +266,10 @@ class MainWindow(QMainWindow):
             act.triggered.connect(lambda _=False, f=handlers[s.action]: f())
             self.addAction(act)
             self.actions[s.action] = act
-        for name in ("annotations", "deidentify", "invert", "heatmap"):
+        for name in ("annotations", "deidentify", "invert", "heatmap", "overlay_planes"):
             self.actions[name].setCheckable(True)
         self.actions["annotations"].setChecked(True)
+        self.actions["overlay_planes"].setChecked(True)
         group = QActionGroup(self)
         for name in ("pan_mode", "measure_mode"):
             self.actions[name].setCheckable(True)
@@ -288,7 +290,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(a["quit"])
         view_menu = mb.addMenu("&View")
         for name in ("fit", "actual_size", "zoom_in", "zoom_out", None, "rotate_cw", "rotate_ccw",
-                     "flip_h", "flip_v", "reset_view", None, "annotations", "deidentify", None,
+                     "flip_h", "flip_v", "reset_view", None, "annotations", "overlay_planes", "deidentify", None,
                      "next_image", "prev_image", "next_frame", "prev_frame"):
             if name is None:
                 view_menu.addSeparator()
@@ -583,7 +585,7 @@ class MainWindow(QMainWindow):
         """Apply and remember the theme (dark by default: reading rooms are dark)."""
         from PySide6.QtWidgets import QApplication
 
-        from cxr_viewer.ui.app import apply_theme
+        from cxr_viewer.ui.theme import apply_theme
 
         apply_theme(QApplication.instance(), theme)
         self.settings.setValue("theme", theme)
@@ -935,7 +937,7 @@ class MainWindow(QMainWindow):
             overlay_threshold=ov.threshold if ov else 0.0,
             measurements=st["measurements"], card=st["card"],
             include_patient_details=False, frame=self.view.frame,
-            window_label=self.view.preset_label)
+            window_label=self.view.preset_label, overlay_planes=self.view.show_overlay_planes)
 
     def export_current(self) -> None:
         if self.current_image is None:

@@ -50,6 +50,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("flip_v", ("V",), "Flip vertically", "View"),
     Shortcut("reset_view", ("Esc",), "Reset view (fit, no rotation/flip, default window)", "View"),
     Shortcut("annotations", ("Space",), "Show/hide corner annotations", "View"),
+    Shortcut("overlay_planes", ("O",), "Show/hide DICOM overlay planes (60xx)", "View"),
     Shortcut("deidentify", ("Ctrl+D",), "De-identified mode (hide patient identifiers everywhere)", "View"),
     Shortcut("pan_mode", ("P",), "Left drag pans (default)", "Tools"),
     Shortcut("measure_mode", ("M",), "Left drag measures a distance (mm)", "Tools"),
