@@ -1,4 +1,5 @@
-"""Command line entry point: ``cxr-viewer [gui|info|render|predict|export|train|evaluate|demo]``.
+"""Command line entry point: ``cxr-viewer [gui|info|render|predict|export|train|evaluate|demo|
+pacs|listen]``.
 
 Each sub-command lives in ``cxr_viewer/commands/<name>.py`` and exposes
 ``register(subparsers) -> None``, which adds its parser and sets ``func`` (called with the parsed
@@ -18,7 +19,8 @@ from collections.abc import Sequence
 
 from cxr_viewer import __version__
 
-COMMANDS = ("gui", "info", "render", "predict", "export", "train", "evaluate", "demo")
+COMMANDS = ("gui", "info", "render", "predict", "export", "train", "evaluate", "demo", "pacs",
+            "listen")
 
 
 class CommandError(Exception):

@@ -238,6 +238,11 @@ def _associate(
 ) -> Iterator[Any]:
     if not node.has_dimse:
         raise NetError(node.label, "has no DIMSE address (AE title, host, port)")
+    # Connect (and shake hands) once first: the cause of a failure is then known exactly, and
+    # pynetdicom's failed-connect path (which leaks its socket) is not taken.
+    cause = _diagnose_connect(node, timeouts)
+    if cause is not None:
+        raise NetError(node.label, cause)
     ae = _make_ae(local_ae, timeouts)
     tls_args = (client_ssl_context(node), node.host) if node.tls else None
     assoc = ae.associate(
