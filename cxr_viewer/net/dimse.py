@@ -216,8 +216,10 @@ def _diagnose_connect(node: Node, timeouts: DimseTimeouts) -> str | None:
 
 
 def _make_ae(local_ae: str, timeouts: DimseTimeouts) -> Any:
-    from pynetdicom import AE
+    from pynetdicom import AE, _config
 
+    # Send files by path without decoding them first (streamed in chunks, as stored).
+    _config.STORE_SEND_CHUNKED_DATASET = True
     ae = AE(ae_title=local_ae)
     ae.connection_timeout = timeouts.connect
     ae.acse_timeout = timeouts.acse
@@ -245,6 +247,38 @@ def _associate(
         raise NetError(node.label, cause)
     ae = _make_ae(local_ae, timeouts)
     tls_args = (client_ssl_context(node), node.host) if node.tls else None
+    # pynetdicom (3.0) drops its socket without closing it when the shutdown of a connection
+    # that the peer already closed fails; keep a handle to close it ourselves.
+    sockets: list[Any] = []
+    create = ae._create_socket
+
+    def tracked_socket(*args: Any, **kwargs: Any) -> Any:
+        sock = create(*args, **kwargs)
+        sockets.append(sock.socket)
+        return sock
+
+    ae._create_socket = tracked_socket
+    try:
+        yield from _run_association(
+            ae, node, local_ae, contexts, timeouts, ext_neg, evt_handlers, tls_args
+        )
+    finally:
+        ae.shutdown()
+        for raw in sockets:
+            with contextlib.suppress(Exception):
+                raw.close()
+
+
+def _run_association(
+    ae: Any,
+    node: Node,
+    local_ae: str,
+    contexts: list[Any],
+    timeouts: DimseTimeouts,
+    ext_neg: list[Any] | None,
+    evt_handlers: list[Any] | None,
+    tls_args: Any,
+) -> Iterator[Any]:
     assoc = ae.associate(
         node.host,
         int(node.port),
@@ -276,7 +310,6 @@ def _associate(
     finally:
         if assoc.is_established:
             assoc.release()
-        ae.shutdown()
 
 
 def _context(abstract: str, syntaxes: list[str] | None = None) -> Any:

@@ -16,6 +16,7 @@ import ssl
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,16 +172,20 @@ class StorageListener:
         try:
             ts = str(event.context.transfer_syntax)
             try:
-                ds = event.dataset
+                # pydicom converts element values lazily: checking them is part of decoding.
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    ds = event.dataset
+                    problem = check_instance(ds, ts)
+                    study_uid = str(ds.get("StudyInstanceUID", ""))
+                    sop_uid = str(ds.get("SOPInstanceUID", ""))
+                    modality = str(ds.get("Modality", "") or "")
             except Exception as exc:  # noqa: BLE001 - undecodable bytes
                 self._quarantine(event, f"undecodable dataset ({type(exc).__name__}: {exc})")
                 return STATUS_CANNOT_UNDERSTAND
-            problem = check_instance(ds, ts)
             if problem is not None:
                 self._quarantine(event, problem[1])
                 return problem[0]
-            study_uid = str(ds.StudyInstanceUID)
-            sop_uid = str(ds.SOPInstanceUID)
             if sop_uid != str(event.request.AffectedSOPInstanceUID):
                 self._quarantine(event, "SOP Instance UID differs from the C-STORE request's")
                 return STATUS_NOT_MATCHING_SOP_CLASS
@@ -192,7 +197,7 @@ class StorageListener:
                 self.stored += 1
             if self.on_arrival is not None:
                 arrival = Arrival(
-                    path, study_uid, sop_uid, str(ds.get("Modality", "") or ""),
+                    path, study_uid, sop_uid, modality,
                     str(event.assoc.requestor.ae_title), time.time(),
                 )
                 with contextlib.suppress(Exception):
