@@ -11,16 +11,19 @@ A study folder is a plain folder of DICOM files: the study browser opens it like
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import re
 import shutil
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from cxr_viewer.fsutil import TMP_SUFFIX, atomic_write_bytes, atomic_write_text
+from cxr_viewer.fsutil import TMP_PREFIX, TMP_SUFFIX, atomic_write_bytes, atomic_write_text
 from cxr_viewer.net.config import user_data_dir
 
 __all__ = ["StudyCache", "CachedStudy", "default_cache_dir", "default_inbox_dir", "safe_name"]
@@ -61,8 +64,11 @@ class CachedStudy:
 class StudyCache:
     """Studies under ``folder``, with a size limit (bytes; ``None`` = unlimited)."""
 
-    def __init__(self, folder: str | Path, limit_bytes: int | None = None) -> None:
+    def __init__(
+        self, folder: str | Path, limit_bytes: int | None = None, durable: bool = False
+    ) -> None:
         self.folder = Path(folder)
+        self.durable = durable
         self.limit_bytes = limit_bytes
         self._lock = threading.Lock()
         self._active: set[str] = set()
@@ -74,8 +80,43 @@ class StudyCache:
         return self.study_dir(study_uid) / f"{safe_name(sop_uid)}.dcm"
 
     def write_instance(self, study_uid: str, sop_uid: str, data: bytes) -> Path:
-        """Write one encoded DICOM file atomically; returns its path."""
-        return atomic_write_bytes(self.instance_path(study_uid, sop_uid), data)
+        """Write one encoded DICOM file atomically (temp sibling + rename); returns its path.
+
+        With ``durable`` (the listener's inbox: the sender may delete its copy once we answer
+        Success) the file is fsynced before the rename. A retrieve's cache is not: the PACS
+        keeps the original, so the files are fsynced together by :meth:`finish` before the
+        study is marked complete, and the network transfer never waits for the disk.
+        """
+        target = self.instance_path(study_uid, sop_uid)
+        if self.durable:
+            return atomic_write_bytes(target, data)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f"{TMP_PREFIX}{target.name}.", suffix=TMP_SUFFIX, dir=target.parent
+        )
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp_name, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)
+            raise
+        return target
+
+    def _sync_study(self, study_uid: str) -> None:
+        for f in self.instances(study_uid):
+            fd = os.open(f, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        if os.name == "posix":
+            fd = os.open(self.study_dir(study_uid), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     # -- retrieve bookkeeping --------------------------------------------------------------
     def begin(self, study_uid: str) -> Path:
@@ -91,6 +132,8 @@ class StudyCache:
         """A retrieve ended; on success the study gets its marker, then the cache is trimmed."""
         d = self.study_dir(study_uid)
         if ok:
+            if not self.durable:
+                self._sync_study(study_uid)
             atomic_write_text(
                 d / MARKER,
                 json.dumps({"study_uid": study_uid, "source": source, "instances": count,

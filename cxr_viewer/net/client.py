@@ -132,7 +132,7 @@ def _move_into(
 
     listener = StorageListener(
         cache.folder, settings.ae_title, settings.listener_port, host="",
-        accept_from=[node.ae_title], on_arrival=arrived,
+        accept_from=[node.ae_title], on_arrival=arrived, cache=cache,
     )
     with listener:
         completed = dimse.move_study(

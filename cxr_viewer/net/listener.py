@@ -119,6 +119,7 @@ class StorageListener:
         on_arrival: Callable[[Arrival], None] | None = None,
         on_refused: Callable[[str, str], None] | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        cache: StudyCache | None = None,
     ) -> None:
         if not accept_any and not accept_from:
             raise NetError(
@@ -126,7 +127,9 @@ class StorageListener:
                 "no calling AE title is allowed: configure a node, or give --accept-from "
                 "AE,... or --accept-any",
             )
-        self.cache = StudyCache(inbox)
+        # The sender may delete its copy once we answer Success: every file is fsynced first.
+        # (A C-MOVE into the retrieve cache passes its own, non-durable, cache.)
+        self.cache = cache if cache is not None else StudyCache(inbox, durable=True)
         self.inbox = Path(inbox)
         self.quarantine = Path(quarantine) if quarantine else self.inbox.with_name(
             self.inbox.name + "-quarantine"

@@ -91,7 +91,7 @@ def _explain(node: Node, exc: BaseException, what: str) -> NetError:
     if isinstance(exc, requests.exceptions.HTTPError):
         code = exc.response.status_code if exc.response is not None else "?"
         hint = {401: " (authentication required or wrong credentials)",
-                403: " (access denied)", 404: " (not found: check the DICOMweb URL)"}
+                403: " (access denied)", 404: " (not found: no such study, or a wrong DICOMweb URL)"}
         return NetError(node.label, f"{what}: HTTP {code}{hint.get(code, '')}")
     if isinstance(exc, requests.exceptions.RequestException):
         return NetError(node.label, f"{what}: {exc}")
@@ -149,17 +149,28 @@ def retrieve_study(
     total: int | None = None,
 ) -> int:
     """WADO-RS retrieve of a study (as stored: ``transfer-syntax=*``); each instance to ``sink``."""
-    from pydicom.filewriter import dcmwrite
+    from pydicom import dcmread
 
     done = 0
     try:
         client = client_for(node, secrets)
-        for ds in client.iter_study(study_uid, media_types=(("application/dicom", "*"),)):
+        # Each part is a whole DICOM file as the server stores it (transfer-syntax=*): written
+        # as received, never decoded and re-encoded. dicomweb-client's iter_study would decode
+        # every part into a Dataset; its multipart decoder is used on the raw stream instead.
+        response = client._session.get(
+            f"{node.dicomweb_url}/studies/{study_uid}",
+            headers={"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'},
+            stream=True, timeout=TIMEOUT,
+        )
+        response.raise_for_status()
+        for part in client._decode_multipart_message(response, stream=True):
             if cancel is not None and cancel.is_set():
+                response.close()
                 raise Cancelled(node.label)
-            buf = io.BytesIO()
-            dcmwrite(buf, ds, enforce_file_format=True)
-            sink(study_uid, str(ds.SOPInstanceUID), buf.getvalue())
+            data = bytes(part)
+            head = dcmread(io.BytesIO(data), stop_before_pixels=True,
+                           specific_tags=["SOPInstanceUID"])
+            sink(study_uid, str(head.SOPInstanceUID), data)
             done += 1
             if progress is not None:
                 progress(done, total)
