@@ -141,6 +141,9 @@ class StudyCache:
             )
         with self._lock:
             self._active.discard(safe_name(study_uid))
+        if not ok:
+            with contextlib.suppress(OSError):
+                d.rmdir()  # only when nothing arrived: a study that does not exist leaves no trace
         if ok:
             self.evict()
 

@@ -492,9 +492,11 @@ def get_study(
     code = int(final.Status)
     failed = int(final.get("NumberOfFailedSuboperations", 0) or 0)
     if code not in (0x0000, 0xB000) or failed:
+        hint = f" (study {study_uid} not found?)" if received == 0 and not failed else ""
         raise NetError(
             node.label,
-            f"C-GET finished with {_status_text(final)}: {received} received, {failed} failed",
+            f"C-GET finished with {_status_text(final)}: {received} received, {failed} failed"
+            + hint,
         )
     if received == 0:
         raise NetError(node.label, f"C-GET: study {study_uid} not found (no instance sent)")
