@@ -16,6 +16,7 @@ import json
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -31,6 +32,16 @@ ORTHANC_BINARIES = ("/usr/sbin/Orthanc", "Orthanc")
 DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
 TEST_AE = "CXRTEST"
 ORTHANC_AE = "ORTHANC"
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the test process dies (even by a crash), so no Orthanc
+    outlives its test run."""
+    import ctypes
+    import signal
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def orthanc_binary() -> str | None:
@@ -108,6 +119,7 @@ class OrthancServer:
         self.proc = subprocess.Popen(
             [self.binary, f"--logdir={self.workdir}", str(cfg)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cxr_viewer.fsutil import atomic_write_text
+from cxr_viewer.inference.applicability import RADIOGRAPH_MODALITIES
 from cxr_viewer.net.cache import safe_name
 from cxr_viewer.net.listener import Arrival
 
@@ -50,8 +51,7 @@ class ArrivalAnalyser:
 
     def submit(self, arrival: Arrival) -> None:
         """Queue an arrival (called from the listener's threads)."""
-        if arrival.modality.upper() in ("CR", "DX", ""):
-            self._queue.put(arrival)
+        self._queue.put(arrival)
 
     def stop(self, timeout: float = 30.0) -> None:
         self._queue.put(_STOP)
@@ -78,6 +78,11 @@ class ArrivalAnalyser:
             "file": str(arrival.path), "study_uid": arrival.study_uid,
             "sop_uid": arrival.sop_uid, "received_at": arrival.received_at,
         }
+        modality = arrival.modality.strip().upper()
+        if modality and modality not in RADIOGRAPH_MODALITIES:
+            # Not even opened: a CT or MR series would cost a decode per slice for nothing.
+            out["not_analysed"] = f"modality {modality}; the model reads chest radiographs (CR/DX)"
+            return out
         if self._bundle is None:
             out["error"] = f"model not loaded: {self.load_error}"
             return out
