@@ -214,17 +214,26 @@ class SecretStore:
         self.prompt = prompt
         self._memory: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
-        self._keyring: Any = None
-        if use_keyring:
-            try:
-                import keyring
-                from keyring.backends import fail
+        self._use_keyring = use_keyring
+        self._resolved = False
+        self._backend: Any = None
 
-                kr = keyring.get_keyring()
-                if not isinstance(kr, fail.Keyring):
-                    self._keyring = kr
-            except Exception:  # noqa: BLE001 - no usable keyring: memory for this run
-                self._keyring = None
+    @property
+    def _keyring(self) -> Any:
+        # Resolved on first use, not at start-up: finding a backend may talk to D-Bus.
+        if not self._resolved:
+            self._resolved = True
+            if self._use_keyring:
+                try:
+                    import keyring
+                    from keyring.backends import fail
+
+                    kr = keyring.get_keyring()
+                    if not isinstance(kr, fail.Keyring):
+                        self._backend = kr
+                except Exception:  # noqa: BLE001 - no usable keyring: memory for this run
+                    self._backend = None
+        return self._backend
 
     @property
     def persistent(self) -> bool:
