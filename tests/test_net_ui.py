@@ -140,3 +140,60 @@ def test_file_menu_listener_adds_pushed_study_to_browser(
     finally:
         window.pacs.listen_action.setChecked(False)
     assert window.pacs.listener is None
+
+
+def test_cancel_stops_a_retrieve_and_leaves_it_incomplete(
+    qtbot, dialog, orthanc: OrthancServer, tmp_path: Path  # noqa: F811
+) -> None:
+    study, series = generate_uid(), generate_uid()
+    for i in range(30):
+        orthanc.upload(encode(make_instance(study, series, number=i, seed=i, size=256)))
+    cache = StudyCache(tmp_path / "cache")
+    dlg = dialog(_store(tmp_path, orthanc), cache)
+    dlg.search()
+    qtbot.waitUntil(lambda: dlg.table.rowCount() == 1, timeout=20000)
+    dlg.table.selectRow(0)
+    dlg.retrieve_selected()
+    assert dlg.cancel_button.isEnabled()
+    dlg.cancel_all()  # before the first instance can arrive
+    qtbot.waitUntil(lambda: dlg._bars[study].format() == "cancelled", timeout=30000)
+    assert "cancelled" in dlg.status.text()
+    assert not cache.is_complete(study)
+    assert len(cache.instances(study)) < 30
+    assert not dlg.cancel_button.isEnabled()
+
+
+def test_nodes_dialog_edits_the_core_store_and_keeps_secrets_out_of_it(
+    qtbot, no_widget_leaks, tmp_path: Path, monkeypatch  # noqa: F811
+) -> None:
+    from cxr_viewer.ui.nodes_dialog import NodesDialog
+
+    path = tmp_path / "cfg" / "nodes.json"
+    store = NodeStore(path)
+    store.put(Node("web", dicomweb_url="https://pacs.example/dicom-web"))
+    secrets = SecretStore(use_keyring=False)
+    dlg = NodesDialog(store, secrets)
+    qtbot.addWidget(dlg)
+    assert dlg.name.text() == "web"
+    dlg.auth.setCurrentText("basic")
+    dlg.username.setText("reader")
+    dlg.secret.setText("Hunter2-secret")
+    dlg.local_ae.setText("READING1")
+    dlg.save()
+    assert dlg.result() == dlg.DialogCode.Accepted
+    text = path.read_text()
+    assert "Hunter2-secret" not in text and "READING1" in text and '"basic"' in text
+    assert secrets.get("web", "password") == "Hunter2-secret"
+    again = NodeStore.load(path)
+    assert again.get("web").username == "reader" and again.settings.ae_title == "READING1"
+    # an invalid value is refused by the core's validation, not saved
+    dlg2 = NodesDialog(again, secrets)
+    qtbot.addWidget(dlg2)
+    dlg2.local_ae.setText("A-WAY-TOO-LONG-AE-TITLE")
+    from PySide6.QtWidgets import QMessageBox
+
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", staticmethod(lambda *a, **k: shown.append(a[2])))
+    dlg2.save()
+    assert shown and "local AE title" in shown[0]
+    assert NodeStore.load(path).settings.ae_title == "READING1"
