@@ -61,7 +61,8 @@ def free_port() -> int:
 class OrthancServer:
     """One Orthanc process; ``start()`` waits until its REST API answers."""
 
-    def __init__(self, workdir: Path, listener_port: int | None = None) -> None:
+    def __init__(self, workdir: Path, listener_port: int | None = None,
+                 extra_config: dict[str, Any] | None = None) -> None:
         binary = orthanc_binary()
         if binary is None:
             pytest.skip("Orthanc is not installed (Debian packages orthanc, orthanc-dicomweb)")
@@ -76,10 +77,12 @@ class OrthancServer:
         self.listener_port = listener_port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = workdir / "orthanc.log"
+        self.extra_config = extra_config or {}
+        self.scheme = "https" if self.extra_config.get("SslEnabled") else "http"
 
     @property
     def rest(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        return f"{self.scheme}://127.0.0.1:{self.http_port}"
 
     @property
     def dicomweb(self) -> str:
@@ -111,7 +114,7 @@ class OrthancServer:
             "ConcurrentJobs": 2,
             "SaveJobs": False,
             "LogExportedResources": False,
-        }
+        } | self.extra_config
 
     def start(self) -> OrthancServer:
         cfg = self.workdir / "orthanc.json"
@@ -126,7 +129,10 @@ class OrthancServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"Orthanc exited with {self.proc.returncode}; see {self.workdir}")
             try:
-                self.get("/system")
+                if self.scheme == "http" and not self.extra_config.get("AuthenticationEnabled"):
+                    self.get("/system")
+                else:
+                    socket.create_connection(("127.0.0.1", self.http_port), 0.5).close()
                 return self
             except OSError:
                 time.sleep(0.1)
