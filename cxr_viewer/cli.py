@@ -6,16 +6,22 @@ Each sub-command lives in ``cxr_viewer/commands/<name>.py`` and exposes
 arguments, returning an exit status). Command modules import heavy packages (TensorFlow, Qt)
 inside ``func`` only, so ``cxr-viewer --help`` and ``cxr-viewer info`` stay fast.
 
-Exit statuses: 0 success, 2 the input was refused (one ``error: ...`` line on stderr, no
-traceback), 1 anything else.
+Exit statuses: 0 success, 2 the input was refused or the command is unknown (one
+``error: ...`` line on stderr, no traceback), 3 ``predict`` analysed some inputs and refused
+others, 1 anything else.
+
+``cxr-viewer PATH...`` opens the viewer; a first word that is neither a command nor an existing
+or path-like name (``cxr-viewer predcit x``) is an unknown command, not a file to open.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from cxr_viewer import __version__
 
@@ -52,12 +58,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def looks_like_path(word: str) -> bool:
+    """An existing file or folder, or a name with a folder separator or a suffix."""
+    return Path(word).expanduser().exists() or "/" in word or "\\" in word or (
+        "." in word.strip("."))
+
+
+def unknown_command(word: str, commands: Sequence[str]) -> int:
+    """``error: unknown command 'predcit'`` with the list of commands; exit status 2."""
+    close = difflib.get_close_matches(word, commands, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    print(f"error: unknown command {word!r}{hint}\n"
+          f"commands: {', '.join(commands)}\n"
+          "(to open an image, give its path: cxr-viewer FILE...)", file=sys.stderr)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    commands = list(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
     # Bare paths open the GUI: `cxr-viewer FILE...` == `cxr-viewer gui FILE...`.
+    if args_list and args_list[0] not in commands and not args_list[0].startswith("-"):
+        if not looks_like_path(args_list[0]):
+            return unknown_command(args_list[0], commands)
     if not args_list or (
-        args_list[0] not in parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+        args_list[0] not in commands
         and not args_list[0].startswith("-")
     ):
         args_list = ["gui", *args_list]

@@ -31,6 +31,8 @@ def test_real_bundle_findings_and_heat_map_follow_the_image(qtbot, window, corpu
     assert window.prediction.image_id == image_b.image_id
     assert window.cams.image_id == image_b.image_id
     assert window.findings_panel.ranked_findings()[0] == window.prediction.ranked()[0].finding
+    # an untrained model may score everything below its thresholds: ask for the map anyway
+    window.findings_panel.below_check.setChecked(True)
     qtbot.keyClick(window, Qt.Key.Key_H)
     assert window.view.heatmap_visible()
     assert window.view.heat_rgba.shape[:2] == image_b.shape
@@ -47,5 +49,7 @@ def test_an_mr_image_is_not_analysed_and_the_panel_says_why(qtbot, window, corpu
     with qtbot.waitSignal(window.analysis.failed, timeout=120000) as blocker:
         window.open_paths([str(mr)])
     assert "not analysed: modality MR" in blocker.args[0]
-    qtbot.waitUntil(lambda: "Not analysed: modality MR" in window.findings_panel.status_label.text())
+    panel = window.findings_panel
+    qtbot.waitUntil(lambda: "Not analysed: modality MR" in panel.refusal_label.text())
+    assert panel.refusal_label.isVisible() and panel.refused
     assert window.prediction is None and window.cams is None

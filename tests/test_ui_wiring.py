@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from cxr_viewer.imaging.heatmap import colorize
+from cxr_viewer.imaging.heatmap import colorize, render_overlay
 from cxr_viewer.imaging.render import render_display
 from cxr_viewer.inference.findings import VINDR_FINDINGS
 from cxr_viewer.inference.results import CamResult, FindingScore, Prediction
@@ -54,8 +54,14 @@ def test_results_for_the_current_image_reach_panel_and_overlay(qtbot, window, sh
     assert window.view.heatmap_visible()
     ov = window.overlay
     assert ov.finding == "Cardiomegaly"
-    expected = colorize(cams.maps["Cardiomegaly"], ov.colormap, ov.threshold)
+    # drawn as it should be read: the map scaled by the finding's probability (90 %)
+    expected = render_overlay(cams.maps["Cardiomegaly"], ov, 0.9)
     assert np.array_equal(window.view.heat_rgba, expected)
+    assert not np.array_equal(expected, colorize(cams.maps["Cardiomegaly"], ov.colormap,
+                                                 ov.threshold))
+    legend = window.view.heat_legend
+    assert legend["title"] == "Cardiomegaly  90%  FLAG" and "threshold 50%" in legend["detail"]
+    assert window.view.legend.isVisible() and window.view.legend_bar.pixmap() is not None
     assert window.view.heat_item.opacity() == pytest.approx(ov.opacity)
     assert "Heat map: Cardiomegaly" in window.view.annotation_texts()["bl"]
     # the overlay sits on the image: same size, same orientation group
@@ -66,7 +72,12 @@ def test_results_for_the_current_image_reach_panel_and_overlay(qtbot, window, sh
         cams.maps["Pleural effusion"][:] = 0.0
         cams.maps["Pleural effusion"][:10, :10] = 1.0
         window.findings_panel.select_finding("Pleural effusion")
-        assert window.view.heatmap_visible() and window.overlay.finding == "Pleural effusion"
+        # below its threshold: not drawn, and the view says so
+        assert not window.view.heatmap_visible() and window.overlay.finding == "Pleural effusion"
+        assert "below the threshold 50%" in window.view.heat_legend["note"]
+        window.findings_panel.below_check.setChecked(True)  # asked for: drawn
+        window.findings_panel.scale_check.setChecked(False)
+        assert window.view.heatmap_visible()
         assert window.view.heat_rgba[5, 5, 3] == 255 and window.view.heat_rgba[50, 50, 3] == 0
         window.findings_panel.opacity_slider.setValue(70)
         assert window.view.heat_item.opacity() == pytest.approx(0.7)

@@ -4,8 +4,9 @@ Writes ``OUT/predictions.json`` and ``OUT/predictions.csv`` (one row per image a
 with ``--heatmaps``, one 8-bit grayscale PNG per image and scored finding,
 ``OUT/heatmaps/<image stem>__<finding slug>.png``, at the original image size (0 = no attention,
 255 = that finding's strongest attention).  Files or folders (scanned recursively); refused files
-are listed in the JSON with the reason.  Exit status 0 when at least one image was analysed,
-2 when none could be.
+are listed in the JSON with the reason.  Exit status: 0 every input was analysed;
+:data:`EXIT_SOME_REFUSED` (3) some were analysed and some refused (the results are written);
+2 none could be.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import Any, TextIO
 from cxr_viewer.cli import CommandError
 
 SCHEMA = "cxr-viewer-predictions/1"
+#: Exit status when some inputs were analysed and others refused (see the module docstring).
+EXIT_SOME_REFUSED = 3
 CSV_COLUMNS = (
     "file",
     "model_name",
@@ -270,4 +273,6 @@ def run(args: argparse.Namespace) -> int:
     )
     for item in refused:
         print(f"refused: {item['file']}: {item['reason']}", file=sys.stderr)
-    return 0 if images else 2
+    if not images:
+        return 2
+    return EXIT_SOME_REFUSED if refused else 0

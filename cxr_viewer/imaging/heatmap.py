@@ -1,7 +1,12 @@
 """Heat-map colouring and blending onto the 8-bit display image (OpenCV colormaps; no Qt).
 
-A heat map (Grad-CAM, saliency) is a float map in [0, 1] at the original image size.  Values below
-the threshold are transparent, so the radiograph shows through where the model paid no attention.
+A heat map (Grad-CAM, saliency) is a float map in [0, 1] at the original image size, 1 being the
+strongest attention *in this image*: on its own it says nothing about how sure the model is.  So
+the viewer shows a map as it should be read (:func:`overlay_plan`): scaled by the finding's
+probability (cardiomegaly at 2 % is a faint wash, not a red blob), not drawn at all below the
+finding's operating threshold unless the reader asks, optionally as contours only
+(:func:`contour_rgba`), with a colour bar (:func:`colorbar`).  Values below the display threshold
+are transparent, so the radiograph shows through where the model paid no attention.
 :class:`OverlaySettings` is the one description of how an overlay is shown; the findings panel
 emits it and the export composes with it.
 """
@@ -51,6 +56,16 @@ class OverlaySettings:
         Map values below it are transparent (0 shows everything).
     method
         A key of :data:`CAM_METHODS`.
+    scale_by_probability
+        Multiply the map by the finding's probability before colouring (default on).
+    below_threshold
+        Draw a finding's map even when its probability is below the finding's operating
+        threshold (default off: such a map would suggest a finding the model does not flag).
+    contour
+        Draw iso-contours of the map instead of a filled colour wash.
+    pinned
+        Keep ``finding`` when paging to another image (default: each image shows its own top
+        finding).
     """
 
     visible: bool = False
@@ -59,6 +74,107 @@ class OverlaySettings:
     colormap: str = "jet"
     threshold: float = 0.2
     method: str = "gradcam"
+    scale_by_probability: bool = True
+    below_threshold: bool = False
+    contour: bool = False
+    pinned: bool = False
+
+
+#: Iso-levels of the contour mode (fractions of the colour scale).
+CONTOUR_LEVELS = (0.25, 0.5, 0.75)
+
+
+@dataclass(frozen=True)
+class OverlayPlan:
+    """What to draw for one finding's map, and what to tell the reader.
+
+    Attributes
+    ----------
+    draw
+        False: draw nothing (``reason`` says why).
+    gain
+        Factor applied to the [0, 1] map before colouring (the probability, or 1).
+    reason
+        One line for the view when nothing is drawn or the map is faded.
+    """
+
+    draw: bool
+    gain: float
+    reason: str = ""
+
+
+def overlay_plan(
+    probability: float | None, decision_threshold: float | None, settings: OverlaySettings
+) -> OverlayPlan:
+    """Decide how a finding's map is shown from its probability and operating threshold.
+
+    Parameters
+    ----------
+    probability
+        The finding's probability (None: unknown, e.g. no prediction yet: drawn unscaled).
+    decision_threshold
+        The finding's operating threshold (None: no threshold known).
+    settings
+        The overlay settings (scale_by_probability, below_threshold).
+    """
+    if probability is None:
+        return OverlayPlan(True, 1.0, "")
+    p = float(min(max(probability, 0.0), 1.0))
+    gain = p if settings.scale_by_probability else 1.0
+    below = decision_threshold is not None and p < decision_threshold
+    if below and not settings.below_threshold:
+        return OverlayPlan(
+            False, gain,
+            f"{100 * p:.0f}% is below the threshold {100 * decision_threshold:.0f}%: "
+            "heat map not drawn (tick \"Below threshold too\" to see it)")
+    reason = "below threshold: shown on request" if below else ""
+    return OverlayPlan(True, gain, reason)
+
+
+def colorbar(colormap: str, length: int = 256, thickness: int = 12) -> np.ndarray:
+    """A horizontal colour bar, 0 on the left: RGB uint8 (thickness, length, 3)."""
+    ramp = np.round(np.linspace(0, 255, int(length))).astype(np.uint8)[np.newaxis, :]
+    bgr = cv2.applyColorMap(np.repeat(ramp, int(thickness), axis=0), _colormap_id(colormap))
+    return np.ascontiguousarray(bgr[..., ::-1])
+
+
+def contour_rgba(
+    cam: np.ndarray, colormap: str = "jet", levels: tuple[float, ...] = CONTOUR_LEVELS,
+    thickness: int | None = None,
+) -> np.ndarray:
+    """Iso-contours of a [0, 1] map at ``levels``, each in its colormap colour, on transparent.
+
+    Returns
+    -------
+    np.ndarray
+        RGBA uint8 (rows, cols, 4); alpha 255 on the lines, 0 elsewhere.
+    """
+    cam = np.nan_to_num(np.asarray(cam, dtype=np.float32), nan=0.0)
+    if cam.ndim != 2:
+        raise ValueError(f"expected a 2-D map, got shape {cam.shape}")
+    rows, cols = cam.shape
+    if thickness is None:
+        thickness = max(1, round(max(rows, cols) / 400))
+    out = np.zeros((rows, cols, 4), dtype=np.uint8)
+    lut = cv2.applyColorMap(np.arange(256, dtype=np.uint8)[:, None], _colormap_id(colormap))
+    for level in levels:
+        mask = (cam >= level).astype(np.uint8)
+        if not mask.any():
+            continue
+        contours, _ = cv2.findContours(mask, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+        b, g, r = (int(v) for v in lut[round(level * 255), 0])
+        cv2.drawContours(out, contours, -1, (r, g, b, 255), int(thickness))
+    return out
+
+
+def render_overlay(
+    cam: np.ndarray, settings: OverlaySettings, gain: float = 1.0
+) -> np.ndarray:
+    """The RGBA overlay of ``cam`` as ``settings`` say (filled or contours), after ``gain``."""
+    scaled = np.clip(np.asarray(cam, dtype=np.float32) * np.float32(gain), 0.0, 1.0)
+    if settings.contour:
+        return contour_rgba(scaled, settings.colormap)
+    return colorize(scaled, settings.colormap, max(settings.threshold, 1e-6))
 
 
 def _colormap_id(colormap: str) -> int:

@@ -46,6 +46,7 @@ from cxr_viewer.inference.gradcam import (
 from cxr_viewer.inference.predict import build_prediction, check_probabilities, make_predict_fn
 from cxr_viewer.inference.preprocess import PreparedInput, prepare
 from cxr_viewer.inference.results import CamResult, Prediction
+from cxr_viewer.inference.tfthread import check_tf_thread
 from cxr_viewer.io.types import ImageData
 
 CARD_FILE = "model.json"
@@ -239,6 +240,7 @@ class ModelBundle:
     # ---- probabilities -------------------------------------------------------------------
     def predict_batch(self, batch: np.ndarray) -> np.ndarray:
         """Raw sigmoid outputs for a float32 (n, height, width, channels) batch -> (n, labels)."""
+        check_tf_thread("ModelBundle.predict_batch")
         out = self._predict_fn(np.asarray(batch, dtype=np.float32)).numpy()
         for row in out:
             check_probabilities(row, self.card, self.source)
@@ -296,6 +298,7 @@ class ModelBundle:
         CamResult
             ``maps`` computes each full-size map when first read (see :class:`CamMaps`).
         """
+        check_tf_thread("ModelBundle.cams")
         if method not in METHODS:
             raise ValueError(f"unknown heat-map method {method!r} (one of {', '.join(METHODS)})")
         indices = self._indices(findings)
@@ -314,6 +317,7 @@ class ModelBundle:
     def warm_up(self, cams: bool = True) -> None:
         """Trace the prediction graph and, with ``cams``, the fast Grad-CAM graph (seconds for a
         DenseNet): call it in the background right after loading."""
+        check_tf_thread("ModelBundle.warm_up")
         zeros = np.zeros((1, *self.input_shape), dtype=np.float32)
         self._predict_fn(zeros)
         if cams:
@@ -412,6 +416,7 @@ def load_any(path: str | Path, card: ModelCard | None = None) -> ModelBundle:
     -------
     ModelBundle
     """
+    check_tf_thread("load_any")
     target = Path(path)
     if target.suffix.lower() in WEIGHT_SUFFIXES and not target.is_dir():
         return load_model_file(target, card)

@@ -1,12 +1,19 @@
 """AnalysisController: the model's second opinion, computed off the GUI thread.
 
+Threads: every TensorFlow call (model load, graph tracing, predict, every heat-map method) runs
+on the one dedicated TensorFlow thread of :mod:`cxr_viewer.inference.tfthread`, in submission
+order, never on a QThreadPool thread (TensorFlow's pybind11 error path crashes on Qt's foreign
+threads, and two threads tracing one ``tf.function`` at once crash it too).  Each job's events
+come back to the GUI thread through a Qt signal (queued connection: the signal object lives in
+the GUI thread, the TensorFlow thread emits it).
+
 * ``load_model(path)`` loads a bundle folder (or a bare ``.keras``/``.h5`` file with a card
-  preset) in a worker; TensorFlow is imported there, so the window is up before TensorFlow is.
-  Right after, a second worker traces the heat-map graph (seconds for a DenseNet) so the first
-  image's heat maps come quickly.
-* ``analyse(image)`` runs predict, then all-label heat maps, in the analysis worker.  Opening
-  another image makes the old job stale: it stops between steps, and anything it still
-  delivers is dropped (generation counters, and the image id), never shown on the wrong image.
+  preset) on the TensorFlow thread, then traces the prediction and fast Grad-CAM graphs there,
+  *before* the model is announced: every analysis is queued behind the warm-up, none runs
+  beside it.  The window is up before TensorFlow is imported.
+* ``analyse(image)`` runs predict, then all-label heat maps.  Opening another image makes the
+  old job stale: it stops between steps, and anything it still delivers is dropped (generation
+  counters, and the image id), never shown on the wrong image.
 * ``request_cams(method, finding=None)`` recomputes the heat maps of the current image with
   another method: all findings for the fast Grad-CAM, the finding looked at for the slow
   tf-keras-vis methods (results per method are remembered for the current image).
@@ -21,7 +28,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
+
+from cxr_viewer.inference import tfthread
 
 log = logging.getLogger(__name__)
 
@@ -49,28 +58,21 @@ class _JobSignals(QObject):
     event = Signal(object)
 
 
-class _Job(QRunnable):
-    """Runs a generator of (event kind, payload) steps; stops between steps once stale."""
-
-    def __init__(self, kind: str, tag: Any, steps: Steps, alive: Callable[[], bool],
-                 signals: _JobSignals) -> None:
-        super().__init__()
-        self.setAutoDelete(True)
-        self._kind, self._tag, self._steps, self._alive = kind, tag, steps, alive
-        self._signals = signals
-
-    def run(self) -> None:  # worker thread
-        emit = self._signals.event.emit
-        try:
-            if self._alive():
-                for event, payload in self._steps():
-                    emit((self._kind, self._tag, event, payload))
-                    if not self._alive():
-                        break
-        except BaseException as exc:  # noqa: BLE001 - every failure goes back to the GUI thread
-            emit((self._kind, self._tag, "error", exc))
-        finally:
-            emit((self._kind, self._tag, "done", None))
+def _run_job(kind: str, tag: Any, steps: Steps, alive: Callable[[], bool],
+             signals: _JobSignals) -> None:
+    """Runs on the TensorFlow thread: a generator of (event kind, payload) steps, stopping
+    between steps once stale; every event goes to the GUI thread through ``signals``."""
+    emit = signals.event.emit
+    try:
+        if alive():
+            for event, payload in steps():
+                emit((kind, tag, event, payload))
+                if not alive():
+                    break
+    except BaseException as exc:  # noqa: BLE001 - every failure goes back to the GUI thread
+        emit((kind, tag, "error", exc))
+    finally:
+        emit((kind, tag, "done", None))
 
 
 class AnalysisController(QObject):
@@ -84,12 +86,9 @@ class AnalysisController(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        # One analysis at a time (TensorFlow already uses both cores); the warm-up trace runs
-        # beside it so that a prediction never waits for it.
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
-        self._warm_pool = QThreadPool(self)
-        self._warm_pool.setMaxThreadCount(1)
+        # The process's one TensorFlow thread: jobs run one at a time, in submission order.
+        self._executor = tfthread.acquire_executor()
+        self._released = False
         self._bundle: Any = None
         self._model_gen = 0
         self._image_gen = 0
@@ -130,12 +129,16 @@ class AnalysisController(QObject):
         return bool(self._live)
 
     # ---- jobs ----------------------------------------------------------------------------
-    def _submit(self, pool: QThreadPool, kind: str, tag: Any, steps: Steps,
-                alive: Callable[[], bool]) -> None:
-        signals = _JobSignals()
+    def _submit(self, kind: str, tag: Any, steps: Steps, alive: Callable[[], bool]) -> None:
+        if self._released:
+            return
+        signals = _JobSignals()  # created here: lives in the GUI thread, so delivery is queued
         signals.event.connect(self._on_event)
         self._live.add(signals)
-        pool.start(_Job(kind, tag, steps, alive, signals))
+        future = self._executor.submit(_run_job, kind, tag, steps, alive, signals, owner=self)
+        # a job dropped before it started never says "done": forget its signals then
+        future.add_done_callback(
+            lambda f, s=signals: f.cancelled() and self._live.discard(s))
 
     @Slot(object)
     def _on_event(self, event: tuple[str, Any, str, Any]) -> None:
@@ -168,16 +171,20 @@ class AnalysisController(QObject):
             from cxr_viewer.inference.bundle import load_any
 
             bundle = load_any(target, card)
-            # trace the prediction graph here: the first image's findings come without delay
-            bundle.warm_up(cams=False)
+            # trace the prediction and Grad-CAM graphs once, on this thread, before the model
+            # is announced: no analysis is accepted before, none runs beside the tracing
+            bundle.warm_up(cams=True)
             yield "loaded", bundle
 
-        self._submit(self._pool, "load", gen, steps, lambda: gen == self._model_gen)
+        self._submit("load", gen, steps, lambda: gen == self._model_gen)
 
     def set_bundle(self, bundle: Any) -> None:
-        """Use an already loaded ModelBundle (tests, the self-test)."""
+        """Use an already loaded ModelBundle (tests, the self-test); its graphs are traced on the
+        TensorFlow thread ahead of any analysis (the queue keeps the order)."""
         self._model_gen += 1
         self._loading = False
+        gen = self._model_gen
+        self._submit("warm", gen, self._warm_steps(bundle), lambda: gen == self._model_gen)
         self._install(bundle)
 
     def _on_load_event(self, gen: int, what: str, payload: Any) -> None:
@@ -195,9 +202,6 @@ class AnalysisController(QObject):
         card = bundle.card
         self.statusChanged.emit(f"Model ready: {card.name} {card.version}")
         self.modelLoaded.emit(card)
-        gen = self._model_gen
-        self._submit(self._warm_pool, "warm", gen, self._warm_steps(bundle),
-                     lambda: gen == self._model_gen)
         if self._image is not None and self._bundle is bundle:
             self.analyse(self._image)
 
@@ -280,6 +284,11 @@ class AnalysisController(QObject):
             return  # the latest request is this one, already on its way
         self._start(predict=False, method=method, scope=scope)
 
+    def set_focus(self, finding: str | None) -> None:
+        """The finding the reader looks at (the slow methods compute it first); None: the
+        top-ranked finding of each image."""
+        self._focus = finding
+
     def _scope(self, method: str) -> str | None:
         """None: every finding; a name: that finding; "": the top-ranked one (after predict)."""
         if method == "gradcam" or self._bundle is None:
@@ -317,7 +326,7 @@ class AnalysisController(QObject):
                 yield "cams", (result, findings is None)
 
         tag = (image_gen, cams_gen, predict, method)
-        self._submit(self._pool, "analysis", tag, steps, image_alive)
+        self._submit("analysis", tag, steps, image_alive)
 
     def _on_analysis_event(self, tag: tuple[int, int, bool, str], what: str, payload: Any) -> None:
         from cxr_viewer.inference.gradcam import merge_cam_maps
@@ -335,6 +344,12 @@ class AnalysisController(QObject):
             return  # belt and braces: never show A's results on B
         if what == "prediction":
             self._prediction = payload
+            # a slow-method job asked for "the top finding": say which, so that a request for
+            # that finding (the panel selects it) waits for this job instead of repeating it
+            top = [s.finding for s in payload.ranked() if s.probability is not None][:1]
+            for m, (gen, scope) in list(self._pending_cams.items()):
+                if scope == "" and top:
+                    self._pending_cams[m] = (gen, top[0])
             self.predictionReady.emit(payload)
             self.statusChanged.emit(STATUS_HEATMAPS)
         elif what == "cams":
@@ -374,11 +389,14 @@ class AnalysisController(QObject):
         self.failed.emit(message)
 
     def shutdown(self, timeout_ms: int = 30000) -> None:
-        """Drop queued work and wait for running jobs (TensorFlow calls cannot be interrupted)."""
+        """Drop queued work and wait for the running job (TensorFlow calls cannot be
+        interrupted); then let go of the TensorFlow thread (the last user stops it)."""
         self._model_gen += 1
         self._forget_results()
-        for pool in (self._pool, self._warm_pool):
-            pool.clear()
-        for pool in (self._pool, self._warm_pool):
-            pool.waitForDone(timeout_ms)
-        self._live.clear()  # cleared jobs never report "done"
+        if self._released:
+            return
+        self._executor.discard(self)
+        self._executor.wait_idle(self, timeout_ms / 1000.0)
+        self._released = True
+        tfthread.release_executor(timeout_ms / 1000.0)
+        self._live.clear()  # dropped jobs never report "done"

@@ -6,6 +6,7 @@ event loop has started.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -104,4 +105,58 @@ def run_gui(paths: list[str], *, load_model: bool = True) -> int:
 
     # After the first paint: the window is up before any decoding or TensorFlow import.
     QTimer.singleShot(0, start)
+    smoke = os.environ.get(QUIT_AFTER_ANALYSIS_ENV, "")
+    if smoke:
+        _quit_after_analysis(app, window, cycle_methods=smoke == "methods")
     return int(app.exec())
+
+
+#: Hidden test hook: "1" quits with status 0 once the first image's findings and heat map are
+#: on screen; "methods" first switches the findings panel through every heat-map method,
+#: waiting for each method's map.  Status 3 if that does not happen within
+#: ``CXR_VIEWER_QUIT_TIMEOUT_S`` (default 300) seconds.
+QUIT_AFTER_ANALYSIS_ENV = "CXR_VIEWER_QUIT_AFTER_ANALYSIS"
+
+
+def _quit_after_analysis(app: QApplication, window, cycle_methods: bool) -> None:
+    panel = getattr(window, "findings_panel", None)
+    methods: list[str] = []
+    if cycle_methods and panel is not None and hasattr(panel, "method_combo"):
+        methods = [panel.method_combo.itemData(i) for i in range(panel.method_combo.count())]
+    state = {"step": -1}
+    deadline = float(os.environ.get("CXR_VIEWER_QUIT_TIMEOUT_S", "300"))
+    timer = QTimer(window)
+
+    def shown(method: str | None) -> bool:
+        cams = window.cams
+        return (window.prediction is not None and cams is not None
+                and window.view.heat_rgba is not None
+                and (method is None or cams.method == method))
+
+    def poll() -> None:
+        if window.prediction is not None and panel is not None and state["step"] == -1:
+            panel.overlay_check.setChecked(True)
+            panel.below_check.setChecked(True)  # draw even a finding below its threshold
+        step = state["step"]
+        wanted = None if step < 0 else methods[step]
+        if not shown(wanted):
+            return
+        print(f"shown: {window.view.heat_label}", flush=True)
+        if step + 1 < len(methods):
+            state["step"] = step + 1
+            index = panel.method_combo.findData(methods[step + 1])
+            panel.method_combo.setCurrentIndex(index)
+            return
+        timer.stop()
+        window.close()
+        app.exit(0)
+
+    def give_up() -> None:
+        print(f"{QUIT_AFTER_ANALYSIS_ENV}: analysis not shown within {deadline:g} s",
+              file=sys.stderr, flush=True)
+        window.close()
+        app.exit(3)
+
+    timer.timeout.connect(poll)
+    timer.start(100)
+    QTimer.singleShot(int(deadline * 1000), give_up)

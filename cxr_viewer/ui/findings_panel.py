@@ -3,11 +3,19 @@
 * Header: model name and version, and "AI second opinion - not for primary diagnosis", always
   visible; a status line (loading / analysing / done / failed).
 * The 14 VinDr-CXR findings ranked by probability, each with a bar, the percentage and a flag when
-  at or above the label's operating threshold; "No finding" separately when the model has it;
-  findings the model does not score greyed, "not scored by this model".
-* Clicking a finding selects it (``findingSelected``) and shows its heat map.
+  at or above the label's operating threshold; the threshold itself is a tick on the bar and a
+  number ("thr 14%"), so a flag on 14 % next to an unflagged 33 % explains itself; "No finding"
+  separately when the model has it; findings the model does not score greyed, "not scored by
+  this model".  A summary line says "No finding above its threshold" or which ones are.
+* An image the model is not meant for (header or pixels, ``inference.applicability``) greys
+  every row and says why (:meth:`show_refusal`).
+* Clicking a finding selects it (``findingSelected``) and shows its heat map.  On the next image
+  the top finding is selected again, unless the reader pinned the finding.
 * Heat-map controls: show overlay (the main window binds ``H`` to :meth:`toggle_overlay`),
-  method, colormap, opacity, threshold -> ``overlayChanged(OverlaySettings)``.
+  method, colormap, opacity, threshold, scale by probability, show below the finding's
+  threshold, contours only, pin -> ``overlayChanged(OverlaySettings)``.
+* ``header_layout`` holds the header rows (model, disclaimer, status, summary); further rows
+  (e.g. an overall score, an operating-mode selector) are inserted there.
 
 Colours come from the palette (dark and light themes); the amber flag / disclaimer accent is
 darker on a light palette.
@@ -18,7 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtGui import QMouseEvent, QPalette
+from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPalette, QPen
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -50,6 +58,33 @@ def accent_colour(widget: QWidget) -> str:
     return ACCENT_ON_LIGHT if light else ACCENT_ON_DARK
 
 
+NO_FINDING_ABOVE = "No finding above its threshold"
+
+
+class ThresholdBar(QProgressBar):
+    """The probability bar with the finding's operating threshold drawn as a tick."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.threshold: float | None = None
+
+    def set_threshold(self, threshold: float | None) -> None:
+        self.threshold = threshold
+        self.update()
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().paintEvent(event)
+        if self.threshold is None:
+            return
+        painter = QPainter(self)
+        x = round(self.threshold * (self.width() - 1))
+        pen = QPen(QColor(self.palette().color(QPalette.ColorRole.WindowText)))
+        pen.setWidth(2)
+        painter.setPen(pen)
+        painter.drawLine(x, 0, x, self.height())
+        painter.end()
+
+
 class FindingRow(QFrame):
     """One finding: name, bar, percentage, flag.  Clickable when the model scores it."""
 
@@ -62,10 +97,15 @@ class FindingRow(QFrame):
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.name_label = QLabel(finding)
-        self.bar = QProgressBar()
+        self.bar = ThresholdBar()
         self.bar.setRange(0, 1000)
         self.bar.setTextVisible(False)
-        self.bar.setFixedHeight(8)
+        self.bar.setFixedHeight(10)
+        self.threshold_label = QLabel("")
+        self.threshold_label.setMinimumWidth(56)
+        tfont = self.threshold_label.font()
+        tfont.setPointSizeF(max(6.0, tfont.pointSizeF() * 0.85))
+        self.threshold_label.setFont(tfont)
         self.bar.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.value_label = QLabel("-")
         self.value_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -87,10 +127,15 @@ class FindingRow(QFrame):
         lay.setContentsMargins(6, 3, 6, 3)
         lay.setSpacing(2)
         lay.addLayout(top)
-        lay.addWidget(self.bar)
+        bar_row = QHBoxLayout()
+        bar_row.setContentsMargins(0, 0, 0, 0)
+        bar_row.addWidget(self.bar, 1)
+        bar_row.addWidget(self.threshold_label)
+        lay.addLayout(bar_row)
         lay.addWidget(self.not_scored_label)
         self.scored = True
         self.probability: float | None = None
+        self.threshold: float | None = None
         self.flagged = False
         self.selected = False
 
@@ -98,6 +143,7 @@ class FindingRow(QFrame):
         self.scored = scored
         self.setEnabled(scored)
         self.bar.setVisible(scored)
+        self.threshold_label.setVisible(scored)
         self.value_label.setVisible(scored)
         self.flag_label.setVisible(scored)
         self.not_scored_label.setVisible(not scored)
@@ -106,7 +152,10 @@ class FindingRow(QFrame):
         self.set_score(None, None, False)
 
     def set_score(self, probability: float | None, threshold: float | None, flagged: bool) -> None:
-        self.probability, self.flagged = probability, flagged
+        self.probability, self.flagged, self.threshold = probability, flagged, threshold
+        self.bar.set_threshold(threshold if self.scored else None)
+        self.threshold_label.setText(
+            f"thr {100.0 * threshold:.0f}%" if (self.scored and threshold is not None) else "")
         if not self.scored:
             self.value_label.setText("")
             self.flag_label.setText("")
@@ -171,6 +220,21 @@ class FindingsPanel(QWidget):
         self.warning_label.setVisible(False)
         self.no_finding_label = QLabel("")
         self.no_finding_label.setVisible(False)
+        # "No finding above its threshold" / which findings are above theirs
+        self.summary_label = QLabel("")
+        self.summary_label.setObjectName("findings_summary")
+        self.summary_label.setWordWrap(True)
+        sfont = self.summary_label.font()
+        sfont.setBold(True)
+        self.summary_label.setFont(sfont)
+        self.summary_label.setVisible(False)
+        # an image the model is not meant for: why, in words
+        self.refusal_label = QLabel("")
+        self.refusal_label.setObjectName("findings_refusal")
+        self.refusal_label.setWordWrap(True)
+        self.refusal_label.setFrameShape(QFrame.Shape.Box)
+        self.refusal_label.setVisible(False)
+        self.refused = False
 
         self.rows: dict[str, FindingRow] = {}
         rows_widget = QWidget()
@@ -190,6 +254,16 @@ class FindingsPanel(QWidget):
 
         # heat-map controls
         self.overlay_check = QCheckBox("Show heat map (H)")
+        self.scale_check = QCheckBox("Scale by probability")
+        self.scale_check.setToolTip("Multiply the map by the finding's probability: a finding "
+                                    "at 2 % shows a faint wash, not a full-strength blob")
+        self.below_check = QCheckBox("Below threshold too")
+        self.below_check.setToolTip("Draw the map of a finding whose probability is below its "
+                                    "operating threshold (off: nothing is drawn for it)")
+        self.contour_check = QCheckBox("Contours only")
+        self.pin_check = QCheckBox("Pin finding")
+        self.pin_check.setToolTip("Keep showing this finding on the next images (off: each "
+                                  "image shows its own top finding)")
         self.method_combo = QComboBox()
         for key, label in CAM_METHODS.items():
             self.method_combo.addItem(label, key)
@@ -208,6 +282,17 @@ class FindingsPanel(QWidget):
         controls = QGroupBox("Heat map")
         form = QFormLayout(controls)
         form.addRow(self.overlay_check)
+        checks = QWidget()
+        grid = QHBoxLayout(checks)
+        grid.setContentsMargins(0, 0, 0, 0)
+        left, right = QVBoxLayout(), QVBoxLayout()
+        left.addWidget(self.scale_check)
+        left.addWidget(self.below_check)
+        right.addWidget(self.contour_check)
+        right.addWidget(self.pin_check)
+        grid.addLayout(left)
+        grid.addLayout(right)
+        form.addRow(checks)
         form.addRow("Method", self.method_combo)
         form.addRow("Colormap", self.colormap_combo)
         form.addRow("Opacity", _with_value(self.opacity_slider, self.opacity_value))
@@ -216,17 +301,21 @@ class FindingsPanel(QWidget):
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
-        lay.addWidget(self.model_label)
-        lay.addWidget(self.disclaimer_label)
-        lay.addWidget(self.status_label)
-        lay.addWidget(self.warning_label)
-        lay.addWidget(self.no_finding_label)
+        self.header_layout = QVBoxLayout()
+        self.header_layout.setContentsMargins(0, 0, 0, 0)
+        for w in (self.model_label, self.disclaimer_label, self.status_label,
+                  self.refusal_label, self.warning_label, self.summary_label,
+                  self.no_finding_label):
+            self.header_layout.addWidget(w)
+        lay.addLayout(self.header_layout)
         lay.addWidget(scroll, 1)
         lay.addWidget(controls)
 
         self._apply_accent()
         self.set_overlay(OverlaySettings())
         self.overlay_check.toggled.connect(self._emit_overlay)
+        for check in (self.scale_check, self.below_check, self.contour_check, self.pin_check):
+            check.toggled.connect(self._emit_overlay)
         self.method_combo.currentIndexChanged.connect(self._emit_overlay)
         self.colormap_combo.currentIndexChanged.connect(self._emit_overlay)
         self.opacity_slider.valueChanged.connect(self._emit_overlay)
@@ -238,6 +327,7 @@ class FindingsPanel(QWidget):
         self.disclaimer_label.setStyleSheet(f"color: {colour};")
         self.cam_note_label.setStyleSheet(f"color: {colour};")
         self.warning_label.setStyleSheet(f"color: {colour};")
+        self.refusal_label.setStyleSheet(f"color: {colour}; font-weight: bold; padding: 4px;")
         for row in self.rows.values():
             row.flag_label.setStyleSheet(f"color: {colour}; font-weight: bold;")
 
@@ -270,7 +360,9 @@ class FindingsPanel(QWidget):
         self.status_label.setText(text)
 
     def show_prediction(self, prediction: Any) -> None:
-        """Rank the findings by probability; flag those at or above their threshold."""
+        """Rank the findings by probability; flag those at or above their threshold; select the
+        top finding (the heat map's subject) unless the reader pinned one."""
+        self._set_refused("")
         self._prediction = prediction
         warnings = tuple(getattr(prediction, "warnings", ()) or ())
         self.warning_label.setText("\n".join(f"Caution: {w}" for w in warnings))
@@ -281,10 +373,19 @@ class FindingsPanel(QWidget):
         if prediction.no_finding is not None:
             self.no_finding_label.setText(f"No finding: {100.0 * prediction.no_finding:.0f}%")
             self.no_finding_label.setVisible(True)
+        flagged = [s for s in prediction.ranked() if s.probability is not None and s.flagged]
+        if flagged:
+            names = ", ".join(f"{s.finding} {100.0 * s.probability:.0f}%" for s in flagged)
+            self.summary_label.setText(f"Above threshold: {names}")
+        else:
+            self.summary_label.setText(NO_FINDING_ABOVE)
+        self.summary_label.setVisible(True)
         scored = [s.finding for s in prediction.ranked() if s.probability is not None]
-        if scored and self._selected not in scored:
-            # the top finding becomes the heat map's subject; the overlay stays as it was
+        pinned = self.pin_check.isChecked() and self._selected in scored
+        if scored and not pinned:
+            # this image's top finding becomes the heat map's subject
             self._set_selected(scored[0])
+        if scored:
             self._emit_overlay()
 
     def show_cams(self, cams: Any) -> None:
@@ -293,8 +394,27 @@ class FindingsPanel(QWidget):
         self.cam_note_label.setText(note)
         self.cam_note_label.setVisible(bool(note))
 
+    def show_refusal(self, cause: str) -> None:
+        """The model is not meant for this image: grey every finding and say why."""
+        self.clear()
+        self._set_refused(cause)
+
+    def _set_refused(self, cause: str) -> None:
+        self.refused = bool(cause)
+        if cause:
+            self.status_label.setText("")  # the box below says it, once
+        self.refusal_label.setText(f"Not analysed: {cause}" if cause else "")
+        self.refusal_label.setVisible(bool(cause))
+        for row in self.rows.values():
+            row.setEnabled(row.scored and not cause)
+        if cause:
+            self.summary_label.setVisible(False)
+
     def clear(self) -> None:
         """Forget the shown prediction (a new image is being analysed); keep the selection."""
+        self._set_refused("")
+        self.summary_label.setText("")
+        self.summary_label.setVisible(False)
         self._prediction = None
         for row in self.rows.values():
             row.set_score(None, None, False)
@@ -347,6 +467,10 @@ class FindingsPanel(QWidget):
             colormap=str(self.colormap_combo.currentData()),
             threshold=self.threshold_slider.value() / 100.0,
             method=str(self.method_combo.currentData()),
+            scale_by_probability=self.scale_check.isChecked(),
+            below_threshold=self.below_check.isChecked(),
+            contour=self.contour_check.isChecked(),
+            pinned=self.pin_check.isChecked(),
         )
 
     def set_overlay(self, settings: OverlaySettings) -> None:
@@ -359,6 +483,10 @@ class FindingsPanel(QWidget):
                 max(0, self.colormap_combo.findData(settings.colormap))
             )
             self.opacity_slider.setValue(round(settings.opacity * 100))
+            self.scale_check.setChecked(settings.scale_by_probability)
+            self.below_check.setChecked(settings.below_threshold)
+            self.contour_check.setChecked(settings.contour)
+            self.pin_check.setChecked(settings.pinned)
             self.threshold_slider.setValue(round(settings.threshold * 100))
             if settings.finding is None or (
                 settings.finding in self.rows and self.rows[settings.finding].scored
@@ -392,4 +520,5 @@ def _with_value(slider: QSlider, value: QLabel) -> QWidget:
     return box
 
 
-__all__ = ["FindingsPanel", "FindingRow", "OverlaySettings", "DISCLAIMER", "NOT_SCORED"]
+__all__ = ["FindingsPanel", "FindingRow", "OverlaySettings", "DISCLAIMER", "NOT_SCORED",
+           "NO_FINDING_ABOVE", "ThresholdBar"]

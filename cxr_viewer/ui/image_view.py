@@ -19,6 +19,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPen, QTransform
 from PySide6.QtWidgets import (
+    QFrame,
     QGraphicsItem,
     QGraphicsLineItem,
     QGraphicsRectItem,
@@ -34,6 +35,7 @@ from cxr_viewer.ui.viewstate import (
     Orientation,
     distance_mm,
     dragged_window,
+    edge_labels,
     orient_matrix,
     wl_step,
 )
@@ -42,6 +44,8 @@ pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
 #: DICOM keywords shown in the corner annotations that identify the patient.
 PATIENT_KEYS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "PatientAge")
+#: Screen distance (device-independent px) within which a press grabs a measurement endpoint.
+HANDLE_GRAB_PX = 8.0
 
 LIVE_REFRESH_MS = 150  # full-resolution render this long after the last drag move
 
@@ -95,11 +99,14 @@ class _ViewBox(pg.ViewBox):
 
     wlDragged = Signal(float, float, int)  # total dx, dy in screen px; phase 0 start 1 move 2 end
     measureDragged = Signal(object, object, int)  # start, current (view coords); phase
+    handleDragged = Signal(object, object, int)  # handle key, current (view coords); phase
 
     def __init__(self) -> None:
         super().__init__(lockAspect=True, invertY=True, enableMenu=False)
         self.left_mode = "pan"
         self.setBackgroundColor(QColor(0, 0, 0))
+        self.find_handle = None  # callable(scene pos) -> handle key or None (set by ImageView)
+        self._handle = None
 
     def mouseDragEvent(self, ev, axis=None):  # noqa: N802 - pyqtgraph API
         phase = 0 if ev.isStart() else (2 if ev.isFinish() else 1)
@@ -108,6 +115,17 @@ class _ViewBox(pg.ViewBox):
             d = ev.screenPos() - ev.buttonDownScreenPos()
             self.wlDragged.emit(float(d.x()), float(d.y()), phase)
             return
+        if ev.button() == Qt.MouseButton.LeftButton:
+            if phase == 0:
+                self._handle = (self.find_handle(ev.buttonDownScenePos())
+                                if self.find_handle is not None else None)
+            if self._handle is not None:  # dragging a measurement's endpoint, in any mode
+                ev.accept()
+                handle = self._handle
+                if phase == 2:
+                    self._handle = None
+                self.handleDragged.emit(handle, self.mapSceneToView(ev.scenePos()), phase)
+                return
         if ev.button() == Qt.MouseButton.LeftButton and self.left_mode == "measure":
             ev.accept()
             start = self.mapSceneToView(ev.buttonDownScenePos())
@@ -166,6 +184,11 @@ class ImageView(QWidget):
         self.displayed_region: tuple[tuple[int, int, int, int], int] | None = None
         self.heat_rgba: np.ndarray | None = None
         self.heat_label = ""
+        self.heat_method = ""  # method id of the map on screen ("" when none)
+        self.heat_legend: dict | None = None  # what the in-view legend says (tests read it)
+        self.placeholder_text = ""
+        # image id -> [(r0, c0, r1, c1)]: measurements belong to their image
+        self._saved_measurements: dict[str, list[tuple[float, float, float, float]]] = {}
 
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setSingleShot(True)
@@ -174,6 +197,8 @@ class ImageView(QWidget):
 
         self.vb.wlDragged.connect(self._on_wl_drag)
         self.vb.measureDragged.connect(self._on_measure_drag)
+        self.vb.handleDragged.connect(self._on_handle_drag)
+        self.vb.find_handle = self._find_handle
         self.vb.sigRangeChanged.connect(lambda *_: self._on_range_changed())
         self.vb.sigRangeChangedManually.connect(self._on_manual_range)
         self.vb.sigResized.connect(self._on_resized)
@@ -194,6 +219,41 @@ class ImageView(QWidget):
             align = Qt.AlignmentFlag.AlignRight if corner.endswith("r") else Qt.AlignmentFlag.AlignLeft
             label.setAlignment(align | (Qt.AlignmentFlag.AlignBottom if corner.startswith("b") else Qt.AlignmentFlag.AlignTop))
             self._corners[corner] = label
+        # patient-direction labels at the middle of each edge (Patient Orientation)
+        self._edges: dict[str, QLabel] = {}
+        for edge in ("left", "right", "top", "bottom"):
+            label = QLabel(self.glw)
+            label.setObjectName(f"orientation_{edge}")
+            label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+            label.setStyleSheet("QLabel { color: #f0f0a0; background: rgba(0, 0, 0, 110); "
+                                "padding: 1px 4px; font-weight: bold; }")
+            label.setVisible(False)
+            self._edges[edge] = label
+        self.placeholder = QLabel(self.glw)
+        self.placeholder.setObjectName("load_failure_placeholder")
+        self.placeholder.setWordWrap(True)
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setStyleSheet("QLabel { color: #ff9a7a; background: rgba(40, 10, 10, 200);"
+                                       " border: 1px solid #ff9a7a; padding: 12px; }")
+        self.placeholder.setVisible(False)
+        # in-view heat-map legend: finding, probability, threshold, method, colour bar
+        self.legend = QFrame(self.glw)
+        self.legend.setObjectName("heatmap_legend")
+        self.legend.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.legend.setStyleSheet("#heatmap_legend { background: rgba(0, 0, 0, 170); } "
+                                  "QLabel { color: #f0f0f0; background: transparent; }")
+        legend_layout = QVBoxLayout(self.legend)
+        legend_layout.setContentsMargins(6, 4, 6, 4)
+        legend_layout.setSpacing(2)
+        self.legend_text = QLabel()
+        self.legend_bar = QLabel()
+        self.legend_scale = QLabel()
+        small = self.legend_scale.font()
+        small.setPointSizeF(max(6.0, small.pointSizeF() * 0.85))
+        self.legend_scale.setFont(small)
+        for w in (self.legend_text, self.legend_bar, self.legend_scale):
+            legend_layout.addWidget(w)
+        self.legend.setVisible(False)
         self.glw.installEventFilter(self)
 
     # ------------------------------------------------------------------ image and window
@@ -201,6 +261,7 @@ class ImageView(QWidget):
         from cxr_viewer.imaging.presets import default_preset
         from cxr_viewer.imaging.render import DisplayRenderer
 
+        self._store_measurements()
         self.image = image
         self.frame = 0
         self._renderer = DisplayRenderer(image)
@@ -213,7 +274,9 @@ class ImageView(QWidget):
         self.preset_label = preset_label
         self.invert = False
         self.orientation = Orientation()
-        self.clear_measurements()
+        self._drop_measurement_items()
+        for r0, c0, r1, c1 in self._saved_measurements.get(image.image_id, []):
+            self.add_measurement(r0, c0, r1, c1)
         self.set_heatmap(None)
         self._apply_orientation()
         self.render_full()
@@ -221,13 +284,42 @@ class ImageView(QWidget):
         self.windowChanged.emit(self.voi)
 
     def clear(self) -> None:
+        """Show nothing (a failed load): no pixels, no heat map, no marks, no corner text."""
+        self._store_measurements()
         self.image = None
         self._renderer = None
         self.image_item.clear()
         self.set_heatmap(None)
-        self.clear_measurements()
+        self._drop_measurement_items()
         self.displayed = None
+        self.displayed_region = None
+        self.voi = None
+        self.preset_label = ""
         self._update_annotations()
+
+    def set_placeholder(self, text: str) -> None:
+        """An inline message in the middle of the view ("" hides it)."""
+        self.placeholder_text = text
+        self.placeholder.setText(text)
+        self.placeholder.setVisible(bool(text))
+        self._place_annotations()
+
+    # ---- measurements belong to their image -------------------------------------------
+    def _store_measurements(self) -> None:
+        if self.image is not None:
+            self._saved_measurements[self.image.image_id] = [
+                (m.r0, m.c0, m.r1, m.c1) for m in self.measurements]
+
+    def _drop_measurement_items(self) -> None:
+        """Remove the measurement items from the scene without forgetting them."""
+        for m in self.measurements:
+            for item in (m.line, m.label):
+                if item is not None and item.scene() is not None:
+                    item.scene().removeItem(item)
+        had = bool(self.measurements)
+        self.measurements = []
+        if had:
+            self.measurementsChanged.emit()
 
     def set_voi(self, voi: VOI, label: str = "") -> None:
         if self.image is None:
@@ -307,7 +399,11 @@ class ImageView(QWidget):
         if phase == 0 or self._drag_base is None:
             self._drag_base = self.current_window()
         c0, w0, function = self._drag_base
-        c, w = dragged_window(c0, w0, dx, dy, self._wl_step)
+        from cxr_viewer.imaging.render import display_inverted
+
+        # the same on screen for MONOCHROME1 and MONOCHROME2: down darker, right less contrast
+        c, w = dragged_window(c0, w0, dx, dy, self._wl_step,
+                              inverted=display_inverted(self.image, self.invert))
         self.voi = VOI.window(c, w, function, label="Manual")
         self.preset_label = "Manual"
         if phase == 2:
@@ -342,6 +438,7 @@ class ImageView(QWidget):
         self.orientation = o
         self._apply_orientation()
         self.fit()
+        self._update_annotations()
         self.viewChanged.emit()
 
     def rotate(self, clockwise: bool) -> None:
@@ -405,10 +502,18 @@ class ImageView(QWidget):
         self.viewChanged.emit()
 
     # ------------------------------------------------------------------ heat map
-    def set_heatmap(self, rgba: np.ndarray | None, opacity: float = 0.4, label: str = "") -> None:
-        """Show an RGBA heat map over the image (None hides it); ``label`` goes in a corner."""
+    def set_heatmap(self, rgba: np.ndarray | None, opacity: float = 0.4, label: str = "",
+                    legend: dict | None = None) -> None:
+        """Show an RGBA heat map over the image (None hides it); ``label`` goes in a corner.
+
+        ``legend`` (also without a map, to say why none is drawn): ``title`` (finding and
+        probability), ``detail`` (threshold, method, scaling, pinned), ``colormap`` (draws the
+        colour bar when a map is shown), ``note`` (e.g. why nothing is drawn).
+        """
         self.heat_rgba = rgba
         self.heat_label = label if rgba is not None else ""
+        self.heat_method = (legend or {}).get("method", "") if rgba is not None else ""
+        self._set_legend(legend, rgba is not None)
         self._update_annotations()
         if rgba is None:
             self.heat_item.clear()
@@ -419,6 +524,32 @@ class ImageView(QWidget):
         self.heat_item.setRect(QRectF(0, 0, cols, rows))
         self.heat_item.setOpacity(float(opacity))
         self.heat_item.show()
+
+    def _set_legend(self, legend: dict | None, drawn: bool) -> None:
+        self.heat_legend = dict(legend) if legend else None
+        if not legend:
+            self.legend.setVisible(False)
+            return
+        import html
+
+        lines = [f"<b>{html.escape(legend.get('title', ''))}</b>"]
+        if legend.get("detail"):
+            lines.append(html.escape(legend["detail"]))
+        if legend.get("note"):
+            lines.append(f"<span style='color:#ffcf70'>{html.escape(legend['note'])}</span>")
+        bar = None
+        colormap = legend.get("colormap")
+        if drawn and colormap:
+            bar = _colorbar_pixmap(colormap)
+        self.legend_text.setText("<br>".join(lines))
+        self.legend_bar.setVisible(bar is not None)
+        self.legend_scale.setVisible(bar is not None)
+        if bar is not None:
+            self.legend_bar.setPixmap(bar)
+            self.legend_scale.setText(legend.get("scale", "0 .. 1"))
+        self.legend.setVisible(True)
+        self.legend.adjustSize()
+        self._place_annotations()
 
     def heatmap_visible(self) -> bool:
         return self.heat_rgba is not None and self.heat_item.isVisible()
@@ -476,6 +607,46 @@ class ImageView(QWidget):
         m.label.setPos(c1, r1)
         m.label.setZValue(21)
         self.measurements.append(m)
+        self._store_measurements()
+        self.measurementsChanged.emit()
+        return m
+
+    def _find_handle(self, scene_pos) -> tuple[int, int] | None:
+        """(measurement index, 0 start / 1 end) of the endpoint under ``scene_pos``, if any."""
+        if self.image is None or not self.measurements:
+            return None
+        best, best_d = None, HANDLE_GRAB_PX
+        for i, m in enumerate(self.measurements):
+            for end, (r, c) in enumerate(((m.r0, m.c0), (m.r1, m.c1))):
+                p = self.orient.mapToScene(QPointF(c, r))
+                d = math.hypot(p.x() - scene_pos.x(), p.y() - scene_pos.y())
+                if d <= best_d:
+                    best, best_d = (i, end), d
+        return best
+
+    def _on_handle_drag(self, handle: tuple[int, int], cur, phase: int) -> None:
+        i, end = handle
+        if self.image is None or not 0 <= i < len(self.measurements):
+            return
+        p = self.orient.mapFromParent(cur)
+        self.move_endpoint(i, end, p.y(), p.x())
+
+    def move_endpoint(self, index: int, end: int, row: float, col: float) -> Measurement:
+        """Move one endpoint (0 start, 1 end) of measurement ``index``; the length follows."""
+        m = self.measurements[index]
+        if end == 0:
+            m.r0, m.c0 = row, col
+        else:
+            m.r1, m.c1 = row, col
+        spacing = self.image.spacing if self.image is not None else None
+        m.px, m.mm = distance_mm(m.r0, m.c0, m.r1, m.c1, spacing.row_mm if spacing else None,
+                                 spacing.col_mm if spacing else None)
+        m.line.setLine(m.c0, m.r0, m.c1, m.r1)
+        text = m.label.childItems()[0]
+        text.setText(m.text())
+        m.label.setRect(text.boundingRect().translated(8, 4).adjusted(-3, -1, 3, 1))
+        m.label.setPos(m.c1, m.r1)
+        self._store_measurements()
         self.measurementsChanged.emit()
         return m
 
@@ -484,6 +655,7 @@ class ImageView(QWidget):
         for item in (m.line, m.label):
             if item is not None and item.scene() is not None:
                 item.scene().removeItem(item)
+        self._store_measurements()
         self.measurementsChanged.emit()
 
     def clear_measurements(self) -> None:
@@ -535,16 +707,21 @@ class ImageView(QWidget):
             name = str(tags.get("PatientName", "")).replace("^", " ").strip()
             pid = str(tags.get("PatientID", ""))
             patient = "\n".join(t for t in (name, f"ID {pid}" if pid else "") if t)
-        study = " ".join(t for t in (str(tags.get("StudyDate", "")), str(tags.get("StudyDescription", ""))) if t)
+        date = "" if self.deidentified else str(tags.get("StudyDate", ""))
+        study = " ".join(t for t in (date, str(tags.get("StudyDescription", ""))) if t)
         view = " ".join(t for t in (img.modality, str(tags.get("ViewPosition", "")),
                                     str(tags.get("BodyPartExamined", ""))) if t)
-        try:
-            c, w, fn = self.current_window()
-            wl = f"W {w:g}  L {c:g}" + (f" {fn}" if fn != "LINEAR" else "")
-        except Exception:  # noqa: BLE001 - a LUT preset without a window equivalent
-            wl = ""
-        if self.preset_label:
-            wl += f"  [{self.preset_label}]"
+        if self.voi is not None and self.voi.is_lut:
+            # a VOI LUT has no window: name it, never show a made-up W/L
+            wl = lut_text(self.voi, self.preset_label)
+        else:
+            try:
+                c, w, fn = self.current_window()
+                wl = f"W {w:g}  L {c:g}" + (f" {fn}" if fn != "LINEAR" else "")
+            except Exception:  # noqa: BLE001 - a preset without a window equivalent
+                wl = ""
+            if self.preset_label:
+                wl += f"  [{self.preset_label}]"
         if self.invert:
             wl += "  inverted"
         rows, cols = img.shape
@@ -563,13 +740,38 @@ class ImageView(QWidget):
             br += "\n" + " ".join(orient)
         if self.heat_label:
             wl = f"Heat map: {self.heat_label}\n" + wl
+        laterality = str(tags.get("ImageLaterality", "") or tags.get("Laterality", "") or "")
+        if laterality.strip():
+            view = (view + "  " if view else "") + f"Laterality {laterality.strip()}"
         return {"tl": patient, "tr": study + ("\n" + view if view else ""), "bl": wl, "br": br}
+
+    def orientation_labels(self) -> dict[str, str]:
+        """Screen edge -> patient direction from Patient Orientation, after rotate/flip."""
+        img = self.image
+        if img is None:
+            return {}
+        value = img.tags.get("PatientOrientation")
+        if isinstance(value, str):
+            value = value.replace("\\", "/").split("/") if value else None
+        try:
+            pair = tuple(str(v) for v in value) if value else None
+        except TypeError:
+            pair = None
+        rows, cols = img.shape
+        return edge_labels(pair if pair and len(pair) == 2 else None, rows, cols,
+                           self.orientation)
 
     def _update_annotations(self) -> None:
         texts = self.annotation_texts()
         for corner, label in self._corners.items():
             label.setText(texts[corner])
             label.setVisible(self.annotations_visible and bool(texts[corner]))
+            label.resize(label.sizeHint())
+        edges = self.orientation_labels()
+        for edge, label in self._edges.items():
+            text = edges.get(edge, "")
+            label.setText(text)
+            label.setVisible(self.annotations_visible and bool(text))
             label.resize(label.sizeHint())
         self._place_annotations()
 
@@ -580,8 +782,42 @@ class ImageView(QWidget):
             x = margin if corner.endswith("l") else w - label.width() - margin
             y = margin if corner.startswith("t") else h - label.height() - margin
             label.move(max(0, x), max(0, y))
+        for edge, label in self._edges.items():
+            if edge in ("left", "right"):
+                x = 2 if edge == "left" else w - label.width() - 2
+                label.move(max(0, x), max(0, (h - label.height()) // 2))
+            else:
+                y = 2 if edge == "top" else h - label.height() - 2
+                label.move(max(0, (w - label.width()) // 2), max(0, y))
+        if self.placeholder.isVisible():
+            self.placeholder.setFixedWidth(max(200, min(w - 40, 640)))
+            self.placeholder.adjustSize()
+            self.placeholder.move(max(0, (w - self.placeholder.width()) // 2),
+                                  max(0, (h - self.placeholder.height()) // 2))
+        if self.legend.isVisible():
+            tr = self._corners["tr"]
+            y = margin + (tr.height() + 6 if tr.isVisible() else 0)
+            self.legend.move(max(0, w - self.legend.width() - margin), y)
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
         if obj is self.glw and event.type() == QEvent.Type.Resize:
             self._place_annotations()
         return super().eventFilter(obj, event)
+
+
+def lut_text(voi, label: str = "") -> str:
+    """How a VOI LUT preset is named on screen: its explanation, never a made-up W/L."""
+    name = (label or getattr(voi, "label", "") or "").removesuffix(" (LUT)").strip()
+    return f"VOI LUT: {name or 'from the header'}"
+
+
+def _colorbar_pixmap(colormap: str, length: int = 180, thickness: int = 10):
+    """The colormap's colour bar (0 left, 1 right) as a QPixmap."""
+    from PySide6.QtGui import QPixmap
+
+    from cxr_viewer.imaging.heatmap import colorbar
+
+    rgb = colorbar(colormap, length, thickness)
+    qimg = QImage(rgb.data, rgb.shape[1], rgb.shape[0], 3 * rgb.shape[1],
+                  QImage.Format.Format_RGB888).copy()
+    return QPixmap.fromImage(qimg)

@@ -59,8 +59,9 @@ def entry_for_image(image: ImageData) -> BrowserEntry:
     date = _tag(image, "StudyDate")
     desc = _tag(image, "StudyDescription")
     study_key = image.study_uid or f"file:{Path(image.path).parent}"
-    deid = " ".join(t for t in (date, desc) if t) or "Study"
-    study_label = " - ".join(t for t in (name, deid) if t) or Path(image.path).parent.name
+    deid = desc or "Study"  # de-identified: no name, no date
+    study_label = " - ".join(t for t in (name, " ".join(t for t in (date, desc) if t)) if t) \
+        or Path(image.path).parent.name
     series_key = image.series_uid or study_key
     series_desc = _tag(image, "SeriesDescription")
     series_num = _tag(image, "SeriesNumber")
@@ -77,8 +78,9 @@ def entries_from_scan(result: Any) -> tuple[list[BrowserEntry], list[tuple[str, 
     entries: list[BrowserEntry] = []
     for si, study in enumerate(result.studies):
         name = study.patient_name.replace("^", " ").strip()
-        deid = " ".join(t for t in (study.date, study.description) if t) or f"Study {si + 1}"
-        label = " - ".join(t for t in (name, deid) if t)
+        deid = study.description or f"Study {si + 1}"  # de-identified: no name, no date
+        dated = " ".join(t for t in (study.date, study.description) if t) or f"Study {si + 1}"
+        label = " - ".join(t for t in (name, dated) if t)
         for series in study.series:
             s_label = " ".join(t for t in (
                 series.modality, f"#{series.number}" if series.number is not None else "",

@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PySide6.QtCore import QByteArray, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
@@ -48,17 +49,15 @@ DISCLAIMER = "Research use only - AI second opinion, not for primary diagnosis"
 
 
 class ShortcutsDialog(QDialog):
-    def __init__(self, parent: QWidget | None = None) -> None:
+    """Keys and mouse gestures grouped under their section; the window presets named as the
+    current image names them (header window explanations, VOI LUT names, auto, full range)."""
+
+    def __init__(self, parent: QWidget | None = None,
+                 preset_names: list[str] | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Keyboard shortcuts")
-        rows = [(" / ".join(s.keys), s.text, s.group) for s in sc.SHORTCUTS]
-        rows += [(g, t, "Mouse") for g, t in sc.MOUSE]
-        table = QTableWidget(len(rows), 3)
-        table.setHorizontalHeaderLabels(["Keys", "Action", "Group"])
-        for i, row in enumerate(rows):
-            for j, text in enumerate(row):
-                table.setItem(i, j, QTableWidgetItem(text))
-        table.resizeColumnsToContents()
+        table = QTableWidget(0, 2)
+        table.setHorizontalHeaderLabels(["Keys", "Action"])
         table.horizontalHeader().setStretchLastSection(True)
         table.verticalHeader().hide()
         table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -68,7 +67,41 @@ class ShortcutsDialog(QDialog):
         layout.addWidget(table)
         layout.addWidget(buttons)
         self.table = table
+        self.groups: list[str] = []
+        self.set_presets(preset_names or [])
         self.resize(720, 640)
+
+    def set_presets(self, preset_names: list[str]) -> None:
+        """(Re)fill the table; ``preset_names[i]`` names key ``i + 1``."""
+        from PySide6.QtGui import QFont
+
+        table = self.table
+        table.setRowCount(0)
+        groups: dict[str, list[tuple[str, str]]] = {}
+        for s in sc.SHORTCUTS:
+            text = s.text
+            if s.action.startswith("preset_"):
+                n = int(s.action.split("_")[1])
+                text = (f"Window preset {n}: {preset_names[n - 1]}" if n <= len(preset_names)
+                        else f"Window preset {n} (none for this image)")
+            groups.setdefault(s.group, []).append((" / ".join(s.keys), text))
+        groups["Mouse"] = list(sc.MOUSE)
+        self.groups = list(groups)
+        bold = QFont(table.font())
+        bold.setBold(True)
+        for group, rows in groups.items():
+            r = table.rowCount()
+            table.insertRow(r)
+            title = QTableWidgetItem(group)
+            title.setFont(bold)
+            table.setItem(r, 0, title)
+            table.setSpan(r, 0, 1, 2)
+            for keys, text in rows:
+                r = table.rowCount()
+                table.insertRow(r)
+                table.setItem(r, 0, QTableWidgetItem(keys))
+                table.setItem(r, 1, QTableWidgetItem(text))
+        table.resizeColumnToContents(0)
 
 
 class MainWindow(QMainWindow):
@@ -356,6 +389,8 @@ class MainWindow(QMainWindow):
                 problems.append((str(path), f"{path}: no such file or folder"))
         if not (files or folders):
             self._report_problems(problems)
+            if problems:
+                self.show_failure(*problems[0])
             return
         self.browser.clear()
         self._report_problems(problems)
@@ -384,6 +419,9 @@ class MainWindow(QMainWindow):
             f"{len(paths)} image(s)" + (f", {len(problems)} could not be opened" if problems else ""),
             8000)
         self.scanFinished.emit()
+        if not paths and problems:
+            # nothing opened: the previous patient's image must not stay on screen
+            self.show_failure(*problems[0])
         if paths:
             self.show_path(paths[0])
             self.runner.submit("thumbs", make_thumbnails, paths, self.cache,
@@ -420,7 +458,35 @@ class MainWindow(QMainWindow):
         reason = str(exc) if path in str(exc) else f"{path}: {exc}"
         self.browser.mark_failed(path, reason)
         self.problemsReported.emit([(path, reason)])
-        self.statusBar().showMessage(f"Could not open: {reason}", 10000)
+        if path == self.current_path:
+            self.show_failure(path, reason)
+
+    def show_failure(self, path: str, reason: str) -> None:
+        """A load failed: nothing of the previous image may stay on screen (pixels, title,
+        corner text, tags, findings, heat map, measurements); the view says why instead."""
+        self.current_path = path
+        self.current_image = None
+        self.prediction = None
+        self.cams = None
+        if self.analysis is not None:
+            self.analysis.cancel()
+        if self.has_findings_panel:
+            self.findings_panel.clear()
+            self.findings_panel.set_status("")
+        self.analysis_label.setText("")
+        name = self._display_name(path)
+        cause = reason
+        for prefix in (f"{path}: ", f"{Path(path).name}: "):
+            if cause.startswith(prefix):
+                cause = cause[len(prefix):]
+        self.view.clear()
+        self.view.set_placeholder(f"could not open: {name}: {cause}")
+        self.tags.set_header(None, "(nothing open: the last file could not be opened)")
+        self._rebuild_preset_menu()
+        self._refresh_measurements()
+        self._update_status()
+        self.setWindowTitle(f"{APP_TITLE} - could not open {name}")
+        self.statusBar().showMessage(f"Could not open: {name}: {cause}", 10000)
 
     def show_image(self, image) -> None:
         """Put a loaded ImageData on screen (GUI thread)."""
@@ -430,6 +496,7 @@ class MainWindow(QMainWindow):
         self.current_image = image
         self.prediction = None
         self.cams = None
+        self.view.set_placeholder("")
         self.view.set_image(image)
         self.tags.set_header(image.header)
         self._rebuild_preset_menu()
@@ -553,11 +620,16 @@ class MainWindow(QMainWindow):
             self.wl_label.setText("")
             self.zoom_label.setText("")
             return
-        try:
-            c, w, _fn = v.current_window()
-            self.wl_label.setText(f"W {w:g} L {c:g}" + ("  inv" if v.invert else ""))
-        except Exception:  # noqa: BLE001
-            self.wl_label.setText(v.preset_label)
+        if v.voi is not None and v.voi.is_lut:
+            from cxr_viewer.ui.image_view import lut_text
+
+            self.wl_label.setText(lut_text(v.voi, v.preset_label) + ("  inv" if v.invert else ""))
+        else:
+            try:
+                c, w, _fn = v.current_window()
+                self.wl_label.setText(f"W {w:g} L {c:g}" + ("  inv" if v.invert else ""))
+            except Exception:  # noqa: BLE001
+                self.wl_label.setText(v.preset_label)
         self.zoom_label.setText(f"{v.zoom() * 100:.0f}%")
         self.actions["invert"].setChecked(v.invert)
 
@@ -633,9 +705,16 @@ class MainWindow(QMainWindow):
             self.load_model(path)
 
     def _start_analysis(self, image) -> None:
+        from dataclasses import replace
+
         if self.has_findings_panel:
             self.findings_panel.clear()
+        ov = self._overlay_settings()
+        if not ov.pinned:
+            # this image's own top finding will be shown, never the previous image's choice
+            self.overlay = replace(ov, finding=None)
         if self.analysis is not None:
+            self.analysis.set_focus(ov.finding if ov.pinned else None)
             self.analysis.analyse(image)
 
     def _on_analysis_status(self, text: str) -> None:
@@ -652,6 +731,12 @@ class MainWindow(QMainWindow):
         # NotApplicable (inference.applicability) reads "<file>: not analysed: <cause>"
         _, sep, cause = message.partition(": not analysed: ")
         self._on_analysis_status(f"Not analysed: {cause}" if sep else f"AI failed: {message}")
+        if sep and self.has_findings_panel:
+            # greyed with the reason: no number may suggest a finding on such an image
+            self.findings_panel.show_refusal(cause)
+            self.prediction = None
+            self.cams = None
+            self._update_heatmap()
 
     def _current_id(self) -> str | None:
         return self.current_image.image_id if self.current_image is not None else None
@@ -662,6 +747,7 @@ class MainWindow(QMainWindow):
         self.prediction = prediction
         if self.has_findings_panel:
             self.findings_panel.show_prediction(prediction)
+        self._update_heatmap()
 
     def _on_cams(self, cams) -> None:
         if cams.image_id != self._current_id():
@@ -683,6 +769,8 @@ class MainWindow(QMainWindow):
 
         old = self._overlay_settings()
         self.overlay = replace(old, finding=finding, visible=True)
+        if self.analysis is not None:
+            self.analysis.set_focus(finding)
         # The slow methods (Grad-CAM++, Score-CAM, saliency) compute only the finding on show.
         if old.method != "gradcam" and finding != old.finding and self.analysis is not None:
             self.analysis.request_cams(old.method, finding)
@@ -714,19 +802,47 @@ class MainWindow(QMainWindow):
         self._update_heatmap()
 
     def _update_heatmap(self) -> None:
+        """Draw the selected finding's map as it should be read: scaled by the finding's
+        probability, not drawn below its operating threshold unless asked, contours on request,
+        with the finding, its probability and threshold and a colour bar in the view."""
+        from cxr_viewer.imaging.heatmap import CAM_METHODS, overlay_plan, render_overlay
+
         ov = self._overlay_settings()
         self.actions["heatmap"].setChecked(ov.visible)
-        cams = self.cams
-        if not ov.visible or cams is None or ov.finding not in cams.maps:
+        cams, finding = self.cams, ov.finding
+        if not ov.visible or finding is None or self.current_image is None:
             self.view.set_heatmap(None)
-            if ov.visible and cams is None:
+            return
+        score = self.prediction.score(finding) if self.prediction is not None else None
+        p = score.probability if score is not None else None
+        thr = score.threshold if score is not None else None
+        title = finding + (f"  {100 * p:.0f}%" if p is not None else "")
+        if score is not None and score.flagged:
+            title += "  FLAG"
+        parts = []
+        if thr is not None:
+            parts.append(f"threshold {100 * thr:.0f}%")
+        method_id = cams.method if cams is not None else ov.method
+        parts.append(CAM_METHODS.get(method_id, method_id))
+        if ov.pinned:
+            parts.append("pinned finding")
+        legend = {"title": title, "detail": " | ".join(parts), "method": method_id}
+        if cams is None or finding not in cams.maps:
+            self.view.set_heatmap(None, legend=dict(legend, note="heat map: computing..."))
+            if cams is None:
                 self.statusBar().showMessage("Heat map: waiting for the analysis", 3000)
             return
-        from cxr_viewer.imaging.heatmap import CAM_METHODS, colorize
-
-        rgba = colorize(cams.maps[ov.finding], ov.colormap, ov.threshold)
+        plan = overlay_plan(p, thr, ov)
+        if not plan.draw:
+            self.view.set_heatmap(None, legend=dict(legend, note=plan.reason))
+            return
+        rgba = render_overlay(cams.maps[finding], ov, plan.gain)
+        scale = ("0 .. 1: attention x probability" if ov.scale_by_probability and p is not None
+                 else "0 .. 1: attention (not scaled)")
+        legend.update(colormap=ov.colormap, scale=scale, note=plan.reason)
+        opacity = max(ov.opacity, 0.9) if ov.contour else ov.opacity
         method = CAM_METHODS.get(cams.method, cams.method)
-        self.view.set_heatmap(rgba, ov.opacity, f"{ov.finding} ({method})")
+        self.view.set_heatmap(rgba, opacity, f"{finding} ({method})", legend=legend)
 
     # ================================================================== export / help
     def view_state(self) -> dict[str, Any]:
@@ -766,9 +882,24 @@ class MainWindow(QMainWindow):
         st = self.view_state()
         k, fh, fv = export_orientation(self.view.orientation)
         ov = st["overlay"]
+        cams, finding = st["cams"], st["finding"]
+        if finding is not None and cams is not None:
+            # the map exactly as drawn on screen: scaled by the probability, or none at all
+            # below the finding's threshold
+            from cxr_viewer.imaging.heatmap import overlay_plan
+            from cxr_viewer.inference.results import CamResult
+
+            score = self.prediction.score(finding) if self.prediction is not None else None
+            plan = overlay_plan(score.probability if score else None,
+                                score.threshold if score else None, ov)
+            if not plan.draw:
+                finding = None
+            else:
+                scaled = np.clip(cams.maps[finding] * np.float32(plan.gain), 0.0, 1.0)
+                cams = CamResult(cams.image_id, cams.method, {finding: scaled}, cams.note)
         return ExportRequest(
             image=st["image"], voi=st["voi"], invert=st["invert"], rotation_k=k, flip_h=fh,
-            flip_v=fv, prediction=st["prediction"], cams=st["cams"], finding=st["finding"],
+            flip_v=fv, prediction=st["prediction"], cams=cams, finding=finding,
             overlay_opacity=ov.opacity if ov else 0.4,
             overlay_colormap=ov.colormap if ov else "jet",
             overlay_threshold=ov.threshold if ov else 0.0,
@@ -807,9 +938,16 @@ class MainWindow(QMainWindow):
         export_dialog.copy_request_to_clipboard(self.export_request())
         self.statusBar().showMessage("Annotated image copied to the clipboard", 4000)
 
+    def preset_names(self) -> list[str]:
+        """The current image's window presets, named as the menu names them."""
+        return [p.label_for(self.current_image) if hasattr(p, "label_for") else p.label
+                for p in self.presets()]
+
     def show_shortcuts(self) -> None:
         if self._shortcuts_dialog is None:
-            self._shortcuts_dialog = ShortcutsDialog(self)
+            self._shortcuts_dialog = ShortcutsDialog(self, self.preset_names())
+        else:
+            self._shortcuts_dialog.set_presets(self.preset_names())
         self._shortcuts_dialog.show()
         self._shortcuts_dialog.raise_()
 

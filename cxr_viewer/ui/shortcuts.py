@@ -60,10 +60,12 @@ SHORTCUTS: tuple[Shortcut, ...] = (
 )
 
 MOUSE: tuple[tuple[str, str], ...] = (
-    ("Right drag", "Window/level: horizontal = width, vertical = centre (live)"),
+    ("Right drag", "Window/level (live): right = wider window (less contrast), down = darker; "
+                   "the same on screen for MONOCHROME1 and MONOCHROME2"),
     ("Wheel", "Zoom around the cursor"),
     ("Middle drag", "Pan"),
     ("Left drag", "Pan (pan mode) or measure (measure mode, M)"),
+    ("Left drag on a measurement end", "Move that end (any mode); the length follows"),
     ("Drop files/folders", "Open them"),
 )
 

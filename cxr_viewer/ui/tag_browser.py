@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLineEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHeaderView,
+    QLineEdit,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 #: Keywords hidden in de-identified mode (plus every value of VR PN).
 IDENTIFYING_KEYWORDS = frozenset({
@@ -20,8 +27,15 @@ HIDDEN = "(hidden: de-identified mode)"
 MAX_VALUE_CHARS = 160
 
 
+#: Value representations hidden in de-identified mode: names, and every date and time (study,
+#: series, acquisition and birth dates identify a patient as well as a name does).
+IDENTIFYING_VRS = frozenset({"PN", "DA", "DT", "TM"})
+#: Widest the Name column gets: the Value column always keeps the rest of the width.
+MAX_NAME_WIDTH = 200
+
+
 def is_identifying(elem: Any) -> bool:
-    return elem.VR == "PN" or getattr(elem, "keyword", "") in IDENTIFYING_KEYWORDS
+    return elem.VR in IDENTIFYING_VRS or getattr(elem, "keyword", "") in IDENTIFYING_KEYWORDS
 
 
 class TagBrowser(QWidget):
@@ -35,6 +49,17 @@ class TagBrowser(QWidget):
         self.tree.setHeaderLabels(["Tag", "Name", "VR", "Value"])
         self.tree.setUniformRowHeights(True)
         self.tree.setAlternatingRowColors(True)
+        # the Value column takes whatever width is left: no horizontal scrolling; long values
+        # are elided, the whole value is in the tooltip
+        self.tree.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideRight)
+        header = self.tree.header()
+        header.setStretchLastSection(True)
+        header.setMinimumSectionSize(24)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.search)
@@ -43,8 +68,10 @@ class TagBrowser(QWidget):
         self._header = None
         self.deidentified = False
 
-    def set_header(self, header: Any) -> None:
+    def set_header(self, header: Any, empty_text: str = "(no DICOM header: not a DICOM file)") -> None:
+        """Show ``header`` (None: nothing but ``empty_text``)."""
         self._header = header
+        self._empty_text = empty_text
         self._rebuild()
 
     def set_deidentified(self, on: bool) -> None:
@@ -54,13 +81,26 @@ class TagBrowser(QWidget):
     def _rebuild(self) -> None:
         self.tree.clear()
         if self._header is None:
-            item = QTreeWidgetItem(["", "(no DICOM header: not a DICOM file)", "", ""])
+            item = QTreeWidgetItem(["", getattr(self, "_empty_text", "(no DICOM header)"), "", ""])
             self.tree.addTopLevelItem(item)
             return
         self._add_dataset(self.tree.invisibleRootItem(), self._header)
-        for col in range(3):
-            self.tree.resizeColumnToContents(col)
+        self._name_width = self.tree.sizeHintForColumn(1) + 12
+        self._fit_columns()
         self.apply_filter(self.search.text())
+
+    def _fit_columns(self) -> None:
+        """Tag and VR as wide as their text, Name at most 40 % of what is left (elided, full
+        name in the tooltip), Value the rest: the tree never scrolls sideways."""
+        header = self.tree.header()
+        fixed = header.sectionSize(0) + header.sectionSize(2)
+        room = max(0, self.tree.viewport().width() - fixed)
+        wanted = getattr(self, "_name_width", 120)
+        self.tree.setColumnWidth(1, max(40, min(wanted, MAX_NAME_WIDTH, int(0.4 * room))))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        self._fit_columns()
 
     def _add_dataset(self, parent: QTreeWidgetItem, ds: Any) -> None:
         for elem in ds:
@@ -85,7 +125,10 @@ class TagBrowser(QWidget):
                     value = f"(unreadable: {exc})"
                 if len(value) > MAX_VALUE_CHARS:
                     value = value[:MAX_VALUE_CHARS] + "..."
-            parent.addChild(QTreeWidgetItem([tag, name, elem.VR, value]))
+            item = QTreeWidgetItem([tag, name, elem.VR, value])
+            item.setToolTip(1, name)
+            item.setToolTip(3, value)
+            parent.addChild(item)
 
     def apply_filter(self, text: str) -> None:
         needle = text.strip().lower()

@@ -69,14 +69,51 @@ def wl_step(value_min: float, value_max: float) -> float:
 
 
 def dragged_window(center: float, width: float, dx: float, dy: float, step: float,
-                   min_width: float = 1.0) -> tuple[float, float]:
+                   min_width: float = 1.0, inverted: bool = False) -> tuple[float, float]:
     """Window after a right drag of (dx, dy) screen pixels from (center, width).
 
-    Right (+dx) widens the window (less contrast); down (+dy) raises the centre (darker image).
+    On screen, whatever the photometric interpretation: right (+dx) widens the window (less
+    contrast) and down (+dy) makes the image darker.  On a normal display that raises the
+    centre; on an inverted one (MONOCHROME1, Presentation LUT INVERSE, or the invert toggle)
+    raising the centre brightens the screen, so ``inverted`` lowers it instead.
     """
     new_width = max(min_width, width + dx * step)
-    new_center = center + dy * step
+    new_center = center + (-dy if inverted else dy) * step
     return new_center, new_width
+
+
+#: Opposite patient directions (PS3.3 C.7.6.1.1.1: A/P, L/R, H/F).
+_OPPOSITE = {"A": "P", "P": "A", "L": "R", "R": "L", "H": "F", "F": "H"}
+
+
+def opposite_direction(label: str) -> str:
+    """"AF" -> "PH": each letter of a Patient Orientation value reversed."""
+    return "".join(_OPPOSITE.get(ch, ch) for ch in label.upper())
+
+
+def edge_labels(patient_orientation: tuple[str, str] | None, rows: int, cols: int,
+                o: Orientation) -> dict[str, str]:
+    """Screen edge -> patient direction ("left", "right", "top", "bottom") after ``o``.
+
+    ``patient_orientation`` is DICOM Patient Orientation (0020,0020): the direction of the
+    image's rows (towards increasing column) and of its columns (towards increasing row).
+    Returns {} when it is unknown.
+    """
+    if not patient_orientation or len(patient_orientation) != 2 or not all(patient_orientation):
+        return {}
+    row_dir, col_dir = (str(v).strip().upper() for v in patient_orientation)
+    # image axis unit vectors (x = column, y = row) -> label
+    labels = {(1, 0): row_dir, (-1, 0): opposite_direction(row_dir),
+              (0, 1): col_dir, (0, -1): opposite_direction(col_dir)}
+    m = orient_matrix(rows, cols, o)[:2, :2]  # image -> view, linear part
+    inv = np.linalg.inv(m)
+    out = {}
+    for edge, screen in (("right", (1, 0)), ("left", (-1, 0)), ("bottom", (0, 1)),
+                         ("top", (0, -1))):
+        v = inv @ np.array(screen, dtype=float)
+        key = (int(round(v[0])), int(round(v[1])))
+        out[edge] = labels.get(key, "")
+    return out
 
 
 def distance_mm(r0: float, c0: float, r1: float, c1: float, row_mm: float | None,
