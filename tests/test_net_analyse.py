@@ -1,4 +1,4 @@
-"""`--analyse`: chest radiographs pushed to the listener are analysed on one dedicated thread
+"""`--analyse`: chest radiographs pushed to the listener are analysed on the TensorFlow thread
 with the bundled model; the findings JSON is written next to the inbox; other images are not."""
 
 from __future__ import annotations
@@ -55,7 +55,9 @@ def test_pushed_chest_radiograph_is_analysed_on_one_thread(tmp_path: Path) -> No
     finally:
         listener.stop()
         analyser.stop()
-    assert {name for _a, _r, name in results} == {"cxr-ai"}
+    from cxr_viewer.inference.tfthread import THREAD_NAME
+
+    assert {name for _a, _r, name in results} == {THREAD_NAME}
     by_mod = {a.modality: (a, r) for a, r, _n in results}
     cr_arrival, cr_result = by_mod["CR"]
     assert cr_result["model_version"] and len(cr_result["findings"]) >= 5

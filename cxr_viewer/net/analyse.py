@@ -1,16 +1,17 @@
-"""Analyse chest radiographs as they arrive: the AI on ONE dedicated thread, results as JSON.
+"""Analyse chest radiographs as they arrive: the AI on THE dedicated TensorFlow thread.
 
-TensorFlow is imported (through :mod:`cxr_viewer.inference`) inside that thread only, when the
-first image arrives or :meth:`ArrivalAnalyser.start` is asked to preload. Results go to
-``<results>/<StudyInstanceUID>/<SOPInstanceUID>.json`` (written atomically) so they are ready
-when the study is opened; images the model is not for (not CR/DX, not chest, lateral) get a JSON
-that says why they were not analysed.
+Every TensorFlow call of the process goes through the one executor of
+:mod:`cxr_viewer.inference.tfthread` (the viewer's analysis uses the same one), so analysing
+arrivals never adds a second TensorFlow thread. TensorFlow is imported there, when the model is
+loaded (first arrival, or :meth:`ArrivalAnalyser.start`). Results go to
+``<results>/<StudyInstanceUID>/<SOPInstanceUID>.json`` (written atomically) so they are ready when
+the study is opened; images the model is not for (not CR/DX, not chest, lateral) get a JSON that
+says why they were not analysed.
 """
 
 from __future__ import annotations
 
 import json
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -24,11 +25,9 @@ from cxr_viewer.net.listener import Arrival
 
 __all__ = ["ArrivalAnalyser"]
 
-_STOP = object()
-
 
 class ArrivalAnalyser:
-    """Queue of arrivals analysed one at a time on a dedicated thread."""
+    """Arrivals analysed one at a time, in order, on the process's TensorFlow thread."""
 
     def __init__(
         self,
@@ -39,23 +38,35 @@ class ArrivalAnalyser:
         self.results_dir = Path(results_dir)
         self.model = model
         self.on_result = on_result
-        self._queue: queue.Queue[Any] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="cxr-ai", daemon=True)
+        self._executor: Any = None
         self._bundle: Any = None
         self.ready = threading.Event()
         self.load_error: str | None = None
 
     def start(self) -> ArrivalAnalyser:
-        self._thread.start()
+        """Join the TensorFlow executor and queue the model load (arrivals queue behind it)."""
+        from cxr_viewer.inference.tfthread import acquire_executor
+
+        self._executor = acquire_executor()
+        self._executor.submit(self._load, owner=self)
         return self
 
     def submit(self, arrival: Arrival) -> None:
         """Queue an arrival (called from the listener's threads)."""
-        self._queue.put(arrival)
+        if self._executor is None:
+            raise RuntimeError("ArrivalAnalyser.start() first")
+        self._executor.submit(self._job, arrival, owner=self)
 
     def stop(self, timeout: float = 30.0) -> None:
-        self._queue.put(_STOP)
-        self._thread.join(timeout)
+        """Drop what is still queued, wait for the running job, leave the executor."""
+        from cxr_viewer.inference.tfthread import release_executor
+
+        if self._executor is None:
+            return
+        self._executor.discard(self)
+        self._executor.wait_idle(self, timeout)
+        self._executor = None
+        release_executor(timeout)
 
     def result_path(self, arrival: Arrival) -> Path:
         return self.results_dir / safe_name(arrival.study_uid) / f"{safe_name(arrival.sop_uid)}.json"
@@ -106,20 +117,15 @@ class ArrivalAnalyser:
         )
         return out
 
-    def _run(self) -> None:
-        self._load()
-        while True:
-            item = self._queue.get()
-            if item is _STOP:
-                return
-            result = self._analyse(item)
-            result["analysed_at"] = time.time()
+    def _job(self, arrival: Arrival) -> None:
+        result = self._analyse(arrival)
+        result["analysed_at"] = time.time()
+        try:
+            atomic_write_text(self.result_path(arrival), json.dumps(result, indent=1) + "\n")
+        except OSError as exc:
+            result["write_error"] = str(exc)
+        if self.on_result is not None:
             try:
-                atomic_write_text(self.result_path(item), json.dumps(result, indent=1) + "\n")
-            except OSError as exc:
-                result["write_error"] = str(exc)
-            if self.on_result is not None:
-                try:
-                    self.on_result(item, result)
-                except Exception:  # noqa: BLE001 - a callback bug must not stop the thread
-                    pass
+                self.on_result(arrival, result)
+            except Exception:  # noqa: BLE001 - a callback bug must not break the TF thread
+                pass
