@@ -25,8 +25,8 @@ from pathlib import Path
 
 from cxr_viewer import __version__
 
-COMMANDS = ("gui", "info", "render", "predict", "export", "train", "evaluate", "demo", "pacs",
-            "listen")
+COMMANDS = ("gui", "info", "render", "predict", "export", "train", "evaluate", "demo", "audit",
+            "pacs", "listen")
 
 
 class CommandError(Exception):

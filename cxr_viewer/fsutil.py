@@ -22,6 +22,33 @@ TMP_PREFIX = "."
 TMP_SUFFIX = ".part"
 
 
+def _final_mode(target: Path) -> int:
+    """Mode the finished file gets: the existing target's, else 0666 less the umask.
+
+    ``mkstemp`` creates its file 0600; an export into a shared folder must not end up
+    unreadable to the colleagues it was written for, nor wider than the user's umask allows.
+    """
+    try:
+        return target.stat().st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_current_umask()
+
+
+def _current_umask() -> int:
+    # Linux reports it without changing it; elsewhere os.umask must be set and restored, which
+    # is process-wide, so that short window is taken only where there is no other way.
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _fsync_dir(folder: Path) -> None:
     # Make the rename itself durable; not possible (nor needed) on Windows.
     if os.name != "posix":
@@ -57,6 +84,8 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        with contextlib.suppress(OSError):
+            os.chmod(tmp, _final_mode(target))
         os.replace(tmp, target)
         _fsync_dir(target.parent)
     except BaseException:

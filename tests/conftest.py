@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,10 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # TensorFlow: quiet logs, deterministic CPU ops, and never more threads than the 2-core machine has.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The audit trail (and any per-user data) goes to a throw-away folder, never the tester's own.
+if "CXR_VIEWER_DATA_DIR" not in os.environ:
+    os.environ["CXR_VIEWER_DATA_DIR"] = tempfile.mkdtemp(prefix="cxr-viewer-test-data-")
+    atexit.register(shutil.rmtree, os.environ["CXR_VIEWER_DATA_DIR"], ignore_errors=True)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("CXR_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))

@@ -72,3 +72,17 @@ def test_killed_writer_never_leaves_a_partial_target(tmp_path):
     assert not target.exists()
     leftovers = list(tmp_path.iterdir())
     assert all(p.name.startswith(".big.bin.") and ".part" in p.name for p in leftovers)
+
+
+def test_new_file_follows_umask_and_existing_file_keeps_its_mode(tmp_path):
+    old = os.umask(0o022)
+    try:
+        fresh = atomic_write_text(tmp_path / "fresh.txt", "x")
+        assert fresh.stat().st_mode & 0o777 == 0o644
+        kept = tmp_path / "kept.txt"
+        kept.write_text("old")
+        kept.chmod(0o640)
+        atomic_write_text(kept, "new")
+        assert kept.stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)

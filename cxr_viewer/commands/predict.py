@@ -63,6 +63,12 @@ def register(subparsers: Any) -> None:
         choices=("gradcam", "gradcam++", "scorecam", "saliency"),
         help="heat-map method (default: gradcam, the fast all-label path)",
     )
+    p.add_argument(
+        "--dicom-out",
+        metavar="DIR",
+        help="also write a DICOM Structured Report per DICOM image (and, with --heatmaps, one "
+        "Parametric Map of its heat maps) into DIR",
+    )
     p.set_defaults(func=run)
 
 
@@ -176,6 +182,7 @@ def run(args: argparse.Namespace) -> int:
             pred = bundle.predict(image)
             heatmaps: dict[str, str] = {}
             entry: dict[str, Any] = {"file": str(path)}
+            cams = None
             if args.heatmaps:
                 cams = bundle.cams(image, method=args.method)
                 for finding in cams.maps:
@@ -187,6 +194,11 @@ def run(args: argparse.Namespace) -> int:
                 entry["heatmap_method"] = cams.method
                 if cams.note:
                     entry["heatmap_note"] = cams.note
+            from cxr_viewer.export.dicom_results import after_prediction  # audit + --dicom-out
+
+            entry["dicom"] = after_prediction(image, pred, cams=cams, dicom_out=args.dicom_out)
+            if "dicom_refused" in entry["dicom"]:  # PNG/JPEG: analysed, but no DICOM results
+                print(f"no DICOM results: {path}: {entry['dicom']['dicom_refused']}", file=sys.stderr)
         except (CxrError, ValueError, OSError) as exc:
             refused.append({"file": str(path), "reason": getattr(exc, "cause", None) or str(exc)})
             progress.update(n, path.name)

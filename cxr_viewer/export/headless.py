@@ -167,6 +167,15 @@ def export_to(request: ExportRequest, path: str | Path) -> tuple[Path, tuple[int
         write_secondary_capture(rgb, request, path)
     else:
         save_image(rgb, path, request)
+    from cxr_viewer import audit
+
+    image = request.image
+    audit.exported(
+        "DICOM Secondary Capture" if ext in DICOM_SUFFIXES else f"annotated {ext[1:].upper()}",
+        str(path),
+        study_uid=image.study_uid,
+        source_sop_uids=[image.sop_uid] if image.sop_uid else [],
+    )
     return path, (int(rgb.shape[0]), int(rgb.shape[1]))
 
 

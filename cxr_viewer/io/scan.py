@@ -136,6 +136,9 @@ def scan_folder(path: str | Path, recursive: bool = True) -> ScanResult:
             except ImageRefused as exc:
                 skipped.append((f, exc.cause))
                 continue
+            if str(ds.get("ContentLabel", "")) == "AI_HEATMAPS":  # our Parametric Map
+                skipped.append((f, "stored result (AI heat maps, Parametric Map)"))
+                continue
             if "PixelData" not in ds and "Rows" not in ds:
                 sop = ds.get("SOPClassUID")
                 skipped.append((f, f"no image ({getattr(sop, 'name', sop) or 'no SOP class'})"))

@@ -46,7 +46,10 @@ FORMATS: tuple[tuple[str, str], ...] = (
     ("PNG image", ".png"),
     ("JPEG image", ".jpg"),
     ("DICOM Secondary Capture", ".dcm"),
+    # a folder: SR (findings) + Parametric Map (heat maps) + GSPS (window, orientation, lines)
+    ("DICOM results (SR + heat maps + presentation state)", ""),
 )
+DICOM_RESULTS = ""  # the "extension" of the DICOM results format: a folder
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class ExportOptions:
     path: Path
     current_view: bool = False  # False: full resolution
     include_patient_details: bool = False
+    dicom_results: bool = False  # ``path`` is a folder for the SR + PM + GSPS
 
     def apply_to(
         self, request: ExportRequest, view_region: tuple[int, int, int, int] | None
@@ -87,9 +91,10 @@ class ExportDialog(QDialog):
         for label, ext in FORMATS:
             self.format_combo.addItem(f"{label} ({ext})", ext)
         if not can_dicom:  # e.g. a PNG source: no study to file a Secondary Capture into
-            item = self.format_combo.model().item(2)  # type: ignore[attr-defined]
-            item.setEnabled(False)
-            item.setToolTip("needs a DICOM source image")
+            for index in (2, 3):  # Secondary Capture, DICOM results
+                item = self.format_combo.model().item(index)  # type: ignore[attr-defined]
+                item.setEnabled(False)
+                item.setToolTip("needs a DICOM source image (Study/Series/SOP UIDs)")
 
         self.full_radio = QRadioButton("Full resolution")
         self.view_radio = QRadioButton("Current view (zoomed region)")
@@ -146,10 +151,24 @@ class ExportDialog(QDialog):
         ext = self.format_combo.currentData()
         text = self.path_edit.text().strip()
         if text:
-            self.path_edit.setText(str(Path(text).with_suffix(ext)))
+            path = Path(text)
+            if ext == DICOM_RESULTS:  # a folder beside the file: <stem>-dicom
+                path = path.with_name(f"{path.stem}-dicom") if path.suffix else path
+            elif not path.suffix and path.name.endswith("-dicom"):
+                path = path.with_name(path.name[: -len("-dicom")] + ext)
+            else:
+                path = path.with_suffix(ext)
+            self.path_edit.setText(str(path))
 
     def _browse(self) -> None:
         ext = self.format_combo.currentData()
+        if ext == DICOM_RESULTS:
+            folder = QFileDialog.getExistingDirectory(
+                self, "Folder for the DICOM results", self.path_edit.text()
+            )
+            if folder:
+                self.path_edit.setText(folder)
+            return
         path, _ = QFileDialog.getSaveFileName(
             self, "Export annotated image", self.path_edit.text(), f"*{ext}"
         )
@@ -159,11 +178,14 @@ class ExportDialog(QDialog):
     def options(self) -> ExportOptions:
         """The user's choices; the path's extension always matches the chosen format."""
         ext = self.format_combo.currentData()
-        path = Path(self.path_edit.text().strip() or "export").with_suffix(ext)
+        text = self.path_edit.text().strip() or "export"
+        results = ext == DICOM_RESULTS
+        path = Path(text) if results else Path(text).with_suffix(ext)
         return ExportOptions(
             path=path,
             current_view=self.view_radio.isChecked(),
             include_patient_details=self.patient_check.isChecked(),
+            dicom_results=results,
         )
 
 
@@ -175,18 +197,26 @@ class ExportJob(QObject):
 
 
 class _ExportTask(QRunnable):
-    def __init__(self, job: ExportJob, request: ExportRequest, path: Path) -> None:
+    def __init__(
+        self, job: ExportJob, request: ExportRequest, path: Path, dicom_results: bool = False
+    ) -> None:
         super().__init__()
         self.setAutoDelete(True)
+        self._dicom_results = dicom_results
         self._job = job
         self._request = request
         self._path = path
 
     def run(self) -> None:  # worker thread
+        from cxr_viewer.export.dicom_results import write_dicom_results_for_request
         from cxr_viewer.export.headless import export_to
 
         try:
-            path, _shape = export_to(self._request, self._path)
+            if self._dicom_results:
+                write_dicom_results_for_request(self._request, self._path)
+                path = self._path  # the folder holding the SR, PM and GSPS
+            else:
+                path, _shape = export_to(self._request, self._path)
         except Exception as exc:  # noqa: BLE001 - every failure goes back to the GUI thread
             self._job.failed.emit(str(exc))
         else:
@@ -197,19 +227,24 @@ _running: set[ExportJob] = set()  # keeps jobs alive until they report
 
 
 def export_from_state(
-    parent: QObject | None, request: ExportRequest, path: str | Path
+    parent: QObject | None,
+    request: ExportRequest,
+    path: str | Path,
+    *,
+    dicom_results: bool = False,
 ) -> ExportJob:
     """Compose and write ``request`` to ``path`` (PNG/JPEG/DICOM by extension) off the GUI thread.
 
     Connect to the returned job's ``finished(str path)`` and ``failed(str message)``. The work
     starts when control returns to the event loop, so slots connected right after this call
-    never miss a fast result.
+    never miss a fast result. ``dicom_results``: ``path`` is a folder that gets the SR, the
+    Parametric Map and the GSPS (``cxr_viewer.export.dicom_results``).
     """
     job = ExportJob(parent)
     _running.add(job)
     job.finished.connect(lambda _p: _running.discard(job))
     job.failed.connect(lambda _m: _running.discard(job))
-    task = _ExportTask(job, request, Path(path))
+    task = _ExportTask(job, request, Path(path), dicom_results)
     QTimer.singleShot(0, job, lambda: QThreadPool.globalInstance().start(task))
     return job
 
@@ -231,7 +266,12 @@ def run_export_dialog(
     if dialog.exec() != QDialog.DialogCode.Accepted:
         return None
     options = dialog.options()
-    return export_from_state(parent, options.apply_to(request, view_region), options.path)
+    return export_from_state(
+        parent,
+        options.apply_to(request, view_region),
+        options.path,
+        dicom_results=options.dicom_results,
+    )
 
 
 def rgb_to_qimage(rgb: np.ndarray) -> QImage:

@@ -137,6 +137,9 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_menus()
         self._wire_analysis()
+        from cxr_viewer.ui.stored_results_ui import StoredResultsController
+
+        self.stored = StoredResultsController(self)  # stored SR/PM/GSPS, audit (dicom-results)
         self.view.windowChanged.connect(lambda _voi: self._update_status())
         self.view.viewChanged.connect(self._update_status)
         self.view.pixelHovered.connect(self.pixel_label.setText)
@@ -404,15 +407,20 @@ class MainWindow(QMainWindow):
         def work(files=files, folders=folders):
             entries, probs = scan_paths(folders) if folders else ([], [])
             e2, p2 = probe_files(files, cache) if files else ([], [])
-            return entries + e2, probs + p2
+            from cxr_viewer.ui.stored_results_ui import split_stored_results
+
+            stored, rest = split_stored_results(  # our SR/PM/GSPS are not problems
+                probs + p2, [e.path for e in entries + e2])
+            return entries + e2, rest, stored
 
         self.runner.submit("scan", work, on_result=self._on_scanned,
                            on_error=lambda exc: self._report_problems(
                                [(", ".join(folders + files), f"scan failed: {exc}")]))
 
     def _on_scanned(self, result) -> None:
-        entries, problems = result
+        entries, problems, stored = result
         self.browser.add_entries(entries)
+        self.stored.set_results(stored)
         self._report_problems(problems)
         paths = [e.path for e in entries]
         self.statusBar().showMessage(
@@ -504,7 +512,8 @@ class MainWindow(QMainWindow):
         self._update_status()
         self._refresh_measurements()
         self.statusBar().showMessage("", 1)
-        self._start_analysis(image)
+        if not self.stored.show_for(image):  # a stored result is shown without the model
+            self._start_analysis(image)
         self.imageShown.emit(image)
 
     def step_image(self, offset: int) -> None:
@@ -595,6 +604,8 @@ class MainWindow(QMainWindow):
         self.deidentified = bool(on)
         self.view.set_deidentified(self.deidentified)
         self.tags.set_deidentified(self.deidentified)
+        if hasattr(self, "stored"):  # SR content trees again; the change is audited
+            self.stored.deidentified_changed(self.deidentified)
         self.browser.set_deidentified(self.deidentified)
         if "deidentify" in getattr(self, "actions", {}):
             self.actions["deidentify"].setChecked(self.deidentified)
@@ -745,6 +756,7 @@ class MainWindow(QMainWindow):
         if prediction.image_id != self._current_id():
             return  # stale: belongs to another image
         self.prediction = prediction
+        self.stored.audit_prediction(prediction)
         if self.has_findings_panel:
             self.findings_panel.show_prediction(prediction)
         self._update_heatmap()
