@@ -7,9 +7,10 @@ from the keyring). Certificates are always verified.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,16 @@ def client_for(node: Node, secrets: SecretStore | None = None) -> Any:
     return client
 
 
+@contextlib.contextmanager
+def _opened(node: Node, secrets: SecretStore | None) -> Iterator[Any]:
+    """A client whose session (and its pooled sockets) is closed when the operation ends."""
+    client = client_for(node, secrets)
+    try:
+        yield client
+    finally:
+        client._session.close()
+
+
 def _explain(node: Node, exc: BaseException, what: str) -> NetError:
     import requests
 
@@ -101,7 +112,8 @@ def _explain(node: Node, exc: BaseException, what: str) -> NetError:
 def echo(node: Node, secrets: SecretStore | None = None) -> None:
     """A QIDO-RS request with limit 1: the DICOMweb equivalent of C-ECHO."""
     try:
-        client_for(node, secrets).search_for_studies(limit=1)
+        with _opened(node, secrets) as client:
+            client.search_for_studies(limit=1)
     except Exception as exc:  # noqa: BLE001 - every failure becomes one clear NetError
         raise _explain(node, exc, "QIDO-RS") from exc
 
@@ -131,9 +143,10 @@ def search_studies(
         }.items() if v
     }
     try:
-        found = client_for(node, secrets).search_for_studies(
-            search_filters=filters, fields=_STUDY_FIELDS, limit=limit
-        )
+        with _opened(node, secrets) as client:
+            found = client.search_for_studies(
+                search_filters=filters, fields=_STUDY_FIELDS, limit=limit
+            )
     except Exception as exc:  # noqa: BLE001
         raise _explain(node, exc, "QIDO-RS") from exc
     return [_match_from_json(item) for item in found]
@@ -152,8 +165,9 @@ def retrieve_study(
     from pydicom import dcmread
 
     done = 0
+    stack = contextlib.ExitStack()
     try:
-        client = client_for(node, secrets)
+        client = stack.enter_context(_opened(node, secrets))
         # Each part is a whole DICOM file as the server stores it (transfer-syntax=*): written
         # as received, never decoded and re-encoded. dicomweb-client's iter_study would decode
         # every part into a Dataset; its multipart decoder is used on the raw stream instead.
@@ -162,6 +176,7 @@ def retrieve_study(
             headers={"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'},
             stream=True, timeout=TIMEOUT,
         )
+        stack.callback(response.close)
         response.raise_for_status()
         for part in client._decode_multipart_message(response, stream=True):
             if cancel is not None and cancel.is_set():
@@ -178,6 +193,8 @@ def retrieve_study(
         raise
     except Exception as exc:  # noqa: BLE001
         raise _explain(node, exc, f"WADO-RS retrieve interrupted after {done} instance(s)") from exc
+    finally:
+        stack.close()
     if done == 0:
         raise NetError(node.label, f"WADO-RS: study {study_uid} not found (no instance)")
     return done
@@ -192,22 +209,22 @@ def store_files(
     """STOW-RS the files, one request each (so a refusal names the file)."""
     from pydicom import dcmread
 
-    client = client_for(node, secrets)
     sent = 0
-    for f in files:
-        try:
-            ds = dcmread(f)
-        except Exception as exc:  # noqa: BLE001
-            raise NetError(node.label, f"{f}: not a DICOM file ({exc})") from exc
-        try:
-            resp = client.store_instances([ds])
-        except Exception as exc:  # noqa: BLE001
-            raise _explain(node, exc, f"STOW-RS of {f.name}") from exc
-        failed = resp.get("FailedSOPSequence") if resp is not None else None
-        if failed:
-            reason = failed[0].get("FailureReason", "?")
-            raise NetError(node.label, f"STOW-RS of {f.name} refused (failure reason {reason})")
-        sent += 1
-        if progress is not None:
-            progress(sent, len(files))
+    with _opened(node, secrets) as client:
+        for f in files:
+            try:
+                ds = dcmread(f)
+            except Exception as exc:  # noqa: BLE001
+                raise NetError(node.label, f"{f}: not a DICOM file ({exc})") from exc
+            try:
+                resp = client.store_instances([ds])
+            except Exception as exc:  # noqa: BLE001
+                raise _explain(node, exc, f"STOW-RS of {f.name}") from exc
+            failed = resp.get("FailedSOPSequence") if resp is not None else None
+            if failed:
+                reason = failed[0].get("FailureReason", "?")
+                raise NetError(node.label, f"STOW-RS of {f.name} refused (failure reason {reason})")
+            sent += 1
+            if progress is not None:
+                progress(sent, len(files))
     return sent
