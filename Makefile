@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_display.py
 	$(PY) benchmarks/bench_inference.py
 	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/bench_ui.py
+	$(PY) benchmarks/bench_pacs.py
 
 screenshot: $(STAMP)
 	$(PY) tests/screenshot.py out/screenshot-viewer.png

@@ -1,4 +1,5 @@
-"""Command line entry point: ``cxr-viewer [gui|info|render|predict|export|train|evaluate|demo]``.
+"""Command line entry point: ``cxr-viewer [gui|info|render|predict|export|train|evaluate|demo|
+pacs|listen]``.
 
 Each sub-command lives in ``cxr_viewer/commands/<name>.py`` and exposes
 ``register(subparsers) -> None``, which adds its parser and sets ``func`` (called with the parsed
@@ -24,7 +25,8 @@ from pathlib import Path
 
 from cxr_viewer import __version__
 
-COMMANDS = ("gui", "info", "render", "predict", "export", "train", "evaluate", "demo", "audit")
+COMMANDS = ("gui", "info", "render", "predict", "export", "train", "evaluate", "demo", "audit",
+            "pacs", "listen")
 
 
 class CommandError(Exception):

@@ -286,6 +286,9 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(a["export"])
         file_menu.addAction(a["copy_export"])
+        from cxr_viewer.ui.pacs_dialog import install_pacs_menu  # PACS: query/retrieve, listener
+
+        install_pacs_menu(self, file_menu)
         file_menu.addSeparator()
         file_menu.addAction(a["quit"])
         view_menu = mb.addMenu("&View")
