@@ -13,6 +13,7 @@ import pytest
 from pydicom import dcmread
 from pydicom.uid import generate_uid
 
+from cxr_viewer import audit
 from cxr_viewer.net import client
 from cxr_viewer.net.cache import StudyCache
 from cxr_viewer.net.config import NetSettings, Node
@@ -106,6 +107,14 @@ def test_send_by_cstore_and_stow(orthanc: OrthancServer, tmp_path: Path) -> None
     assert client.send(_dimse(orthanc), [fa], s) == (1, "C-STORE")
     assert client.send(_web(orthanc), [fb], s) == (1, "STOW-RS")
     assert set(orthanc.instance_uids()) == {str(a.SOPInstanceUID), str(b.SOPInstanceUID)}
+    # Each send is one audit event naming the destination, the method and the SOP instance.
+    events = [json.loads(line) for line in audit.default_log_path().read_bytes().splitlines()]
+    sends = [e for e in events if e.get("event") == "send"]
+    assert len(sends) >= 2
+    text = json.dumps(sends[-2:])
+    assert "C-STORE" in text and "STOW-RS" in text
+    assert str(a.SOPInstanceUID) in text and str(b.SOPInstanceUID) in text
+    assert audit.verify().ok
 
 
 def test_server_down_is_a_clear_error(tmp_path: Path) -> None:

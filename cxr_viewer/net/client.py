@@ -154,6 +154,41 @@ def send(
     for f in files:
         if not Path(f).is_file():
             raise NetError(node.label, f"{f}: no such file")
-    if _uses_web(node):
-        return web.store_files(node, [Path(f) for f in files], secrets, progress), "STOW-RS"
-    return dimse.store_files(node, [Path(f) for f in files], settings.ae_title, progress), "C-STORE"
+    paths = [Path(f) for f in files]
+    try:
+        if _uses_web(node):
+            result = web.store_files(node, paths, secrets, progress), "STOW-RS"
+        else:
+            result = dimse.store_files(node, paths, settings.ae_title, progress), "C-STORE"
+    except NetError:
+        _audit_send(node, paths, "", failed=True)
+        raise
+    _audit_send(node, paths, result[1])
+    return result
+
+
+def _audit_send(node: Node, paths: list[Path], how: str, failed: bool = False) -> None:
+    """One audit event per send (object types, study and SOP UIDs; never patient names)."""
+    import pydicom
+
+    from cxr_viewer import audit
+
+    kinds: set[str] = set()
+    studies: set[str] = set()
+    sops: list[str] = []
+    for path in paths:
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True,
+                                 specific_tags=["SOPClassUID", "SOPInstanceUID", "StudyInstanceUID"])
+        except Exception:  # noqa: BLE001 - the audit names what it can; the send already happened
+            continue
+        kinds.add(getattr(getattr(ds, "SOPClassUID", None), "name", "") or "DICOM")
+        studies.add(str(getattr(ds, "StudyInstanceUID", "")))
+        sops.append(str(getattr(ds, "SOPInstanceUID", "")))
+    audit.sent(
+        ", ".join(sorted(kinds)) or "DICOM",
+        f"{node.label}{f' by {how}' if how else ''}",
+        study_uid=next(iter(studies)) if len(studies) == 1 else "",
+        sop_uids=[s for s in sops if s],
+        outcome=audit.MAJOR_FAILURE if failed else audit.SUCCESS,
+    )

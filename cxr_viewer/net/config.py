@@ -308,7 +308,21 @@ class NodeStore:
             "local": self.settings.to_json(),
             "nodes": [n.to_json() for n in self.nodes],
         }
-        return atomic_write_text(self.path, json.dumps(data, indent=2) + "\n")
+        try:
+            before = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            before = {}
+        written = atomic_write_text(self.path, json.dumps(data, indent=2) + "\n")
+        if before.get("local") != data["local"] or before.get("nodes") != data["nodes"]:
+            from cxr_viewer import audit
+
+            # The file holds no secret (they live in the keyring), so old and new can be logged.
+            audit.setting_changed(
+                "dicom-nodes",
+                {"local": before.get("local"), "nodes": before.get("nodes")},
+                {"local": data["local"], "nodes": data["nodes"]},
+            )
+        return written
 
     def get(self, name: str) -> Node | None:
         for n in self.nodes:

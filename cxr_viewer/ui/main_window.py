@@ -768,7 +768,12 @@ class MainWindow(QMainWindow):
         return apply_mode(card, prediction, self.findings_panel.operating_mode())
 
     def _on_mode_changed(self, mode: str) -> None:
+        old = self.settings.value("ai/operating_mode", "")
         self.settings.setValue("ai/operating_mode", mode)
+        if hasattr(self, "stored") and old != mode:
+            from cxr_viewer import audit
+
+            self.stored.audit_later(audit.setting_changed, "ai/operating_mode", old, mode)
         if self.prediction is not None:
             self.prediction = self._with_mode(self.prediction)
             self.findings_panel.show_prediction(self.prediction)
