@@ -130,13 +130,15 @@ class MainWindow(QMainWindow):
         self._shortcuts_dialog: ShortcutsDialog | None = None
 
         self.view = ImageView(self)
-        self.setCentralWidget(self.view)
+        self.workflow = self._make_workflow()  # viewport grid (central widget), worklist
         self._build_docks()
         self._build_status_bar()
         self.actions: dict[str, QAction] = {}
         self._build_actions()
         self._build_menus()
         self._wire_analysis()
+        if self.workflow is not None:
+            self.workflow.install()
         self.view.windowChanged.connect(lambda _voi: self._update_status())
         self.view.viewChanged.connect(self._update_status)
         self.view.pixelHovered.connect(self.pixel_label.setText)
@@ -188,6 +190,17 @@ class MainWindow(QMainWindow):
                          Qt.Orientation.Horizontal)
         self.resizeDocks([self.browser_dock, self.measure_dock], [640, 220],
                          Qt.Orientation.Vertical)
+
+    def _make_workflow(self):
+        """Layouts, sync, compare with prior, worklist (cxr_viewer.ui.workflow)."""
+        try:
+            from cxr_viewer.ui.workflow import ReadingWorkflow
+        except ImportError as exc:
+            if exc.name != "cxr_viewer.ui.workflow":
+                raise
+            self.setCentralWidget(self.view)
+            return None
+        return ReadingWorkflow(self)
 
     def _make_findings_panel(self) -> QWidget:
         try:
@@ -251,6 +264,8 @@ class MainWindow(QMainWindow):
         }
         for i in range(1, 10):
             h[f"preset_{i}"] = lambda _=False, n=i: self.apply_preset(n)
+        if self.workflow is not None:
+            h.update(self.workflow.handlers())
         return h
 
     def _build_actions(self) -> None:
@@ -420,7 +435,7 @@ class MainWindow(QMainWindow):
             # nothing opened: the previous patient's image must not stay on screen
             self.show_failure(*problems[0])
         if paths:
-            self.show_path(paths[0])
+            self.show_path(self.workflow.first_path(paths) if self.workflow else paths[0])
             self.runner.submit("thumbs", make_thumbnails, paths, self.cache,
                                on_progress=self._on_thumbnail, with_context=True,
                                on_error=lambda exc: log.warning("thumbnails failed: %s", exc))
