@@ -534,7 +534,7 @@ class ReadingWorkflow(QObject):
         def work(context) -> int:
             n = 0
             for p in paths:
-                if context.cancelled():
+                if context.cancelled:
                     break
                 try:
                     cache.load(p)
