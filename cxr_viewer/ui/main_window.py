@@ -461,6 +461,11 @@ class MainWindow(QMainWindow):
         """Load (worker) and show one image; a newer request makes this one stale."""
         self.current_path = path
         self.browser.select_path(path)
+        cached = self.cache.get(path)
+        if cached is not None:  # prefetched or seen: no worker round trip (reading workflow)
+            self.runner.cancel("open")
+            self.show_image(cached)
+            return
         self.statusBar().showMessage(f"Loading {self._display_name(path)}...")
         self.runner.submit("open", self.cache.load, path,
                            on_result=self.show_image,
