@@ -48,6 +48,8 @@ PATIENT_KEYS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "P
 HANDLE_GRAB_PX = 8.0
 
 LIVE_REFRESH_MS = 150  # full-resolution render this long after the last drag move
+#: images at least this large are first painted at screen resolution (reading workflow)
+FIRST_PAINT_LIVE_PIXELS = 6_000_000
 
 
 #: grey level -> opaque RGB32 pixel (0xFFgggggg)
@@ -279,8 +281,15 @@ class ImageView(QWidget):
             self.add_measurement(r0, c0, r1, c1)
         self.set_heatmap(None)
         self._apply_orientation()
-        self.render_full()
-        self.fit()
+        if image.shape[0] * image.shape[1] >= FIRST_PAINT_LIVE_PIXELS:
+            # a large image's first frame at screen resolution (like a live drag), the full
+            # resolution LIVE_REFRESH_MS later: the next image is on screen sooner
+            self.fit()
+            self.render_live()
+            self._refresh_timer.start()
+        else:
+            self.render_full()
+            self.fit()
         self.windowChanged.emit(self.voi)
 
     def clear(self) -> None:
