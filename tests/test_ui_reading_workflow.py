@@ -141,3 +141,37 @@ def test_worklist_sort_next_unread_and_read_state_persist(qtbot, window, tmp_pat
     window.actions["toggle_read"].trigger()  # c back to unread
     assert not ReadState(state_path).is_read(window.browser._entries[paths[2]].study_key)
     assert tree.topLevelItem(1).font(0).bold()  # unread is bold
+
+
+def test_background_pass_scores_every_study_and_cancel_stops_it(qtbot, window, sample, tmp_path):
+    """A real (tiny) model on the one TensorFlow thread: the pass analyses the prior and the
+    current study, the browser shows their scores, the change column fills; Cancel empties the
+    queue."""
+    from tests.inference_testkit import cam_model, vindr_card, write_bundle
+
+    bundle = write_bundle(tmp_path / "bundle", cam_model(48), vindr_card(48))
+    with qtbot.waitSignal(window.analysis.modelLoaded, timeout=120000):
+        window.load_model(str(bundle))
+    window.open_paths([str(sample)])
+    wait_for_image(qtbot, window, sample / "IM0001_CR.dcm")
+    wf = window.workflow
+    window.actions["worklist_pass"].trigger()
+    qtbot.waitUntil(lambda: wf.pass_pending() == 0 and window.prediction is not None,
+                    timeout=120000)
+    prior, current = str(sample / PRIOR_FILE), str(sample / "IM0001_CR.dcm")
+    assert prior in wf.predictions and current in wf.predictions and not wf.failures
+    texts = [window.browser.tree.topLevelItem(i).text(1) for i in range(2)]
+    assert all(t.split("%")[0].isdigit() for t in texts), texts
+    qtbot.waitUntil(lambda: wf.comparison.rowCount() > 0, timeout=20000)
+    assert set(wf.comparison.changes().values()) <= {"new flag", "resolved", "up", "down",
+                                                    "same", ""}
+    assert "analysed" in wf.pass_label.text()
+    # cancel: queued work is dropped, nothing more is analysed
+    wf.predictions.pop(prior)
+    wf.predictions.pop(str(sample / "IM0002_DX.dcm"), None)
+    wf.start_pass()
+    queued = wf.pass_pending()
+    assert queued >= 1
+    wf.cancel_pass()
+    assert wf._queue == [] and "cancelled" in wf.pass_label.text()
+    qtbot.waitUntil(lambda: wf.pass_pending() == 0, timeout=60000)

@@ -135,6 +135,7 @@ class ReadingWorkflow(QObject):
         self._queue: list[str] = []  # paths waiting for the background pass
         self._pass_total = 0
         self._pass_done = 0
+        self._pass_armed = False  # new studies join the pass until it is cancelled
         self._running: str | None = None
         self._signals = _PassSignals()
         self._signals.done.connect(self._on_pass_done)
@@ -226,7 +227,10 @@ class ReadingWorkflow(QObject):
         return paths[0]
 
     def on_scanned(self) -> None:
-        """New studies in the browser: their score column and unread marks."""
+        """New studies in the browser (opened or received): their score column and unread
+        marks; while a pass is on (started, not cancelled) they join it."""
+        if self._pass_armed:
+            self.start_pass()
         self._refresh_browser()
 
     # ================================================================== layouts and sync
@@ -377,6 +381,7 @@ class ReadingWorkflow(QObject):
         todo = [r.paths[0] for r in self.study_refs()
                 if r.paths and r.paths[0] not in self.predictions
                 and r.paths[0] not in self.failures]
+        self._pass_armed = True
         for p in todo:
             self.request_prediction(p)
         self._pass_total = self._pass_done + len(self._queue) + (1 if self._running else 0)
@@ -384,6 +389,7 @@ class ReadingWorkflow(QObject):
         self._show_pass_progress()
 
     def cancel_pass(self) -> None:
+        self._pass_armed = False
         self._queue.clear()
         self._pass_total = self._pass_done + (1 if self._running else 0)
         self.pass_cancel.setEnabled(False)
