@@ -175,3 +175,30 @@ def test_background_pass_scores_every_study_and_cancel_stops_it(qtbot, window, s
     wf.cancel_pass()
     assert wf._queue == [] and "cancelled" in wf.pass_label.text()
     qtbot.waitUntil(lambda: wf.pass_pending() == 0, timeout=60000)
+
+
+def test_a_file_dropped_on_a_viewport_shows_there(qtbot, window, tmp_path):
+    from PySide6.QtCore import QMimeData, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+    from PySide6.QtWidgets import QApplication
+
+    a, b = _gradient(tmp_path, "a.png"), _gradient(tmp_path, "b.png", (220, 330))
+    window.open_paths([str(a)])
+    wait_for_image(qtbot, window, a)
+    window.actions["layout_1x2"].trigger()
+    target = window.workflow.grid.visible_viewports()[1]
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(b))])
+    w = target.view.glw.viewport()
+    pos = QPointF(w.width() / 2, w.height() / 2).toPoint()
+    enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(w, enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(QPointF(w.width() / 2, w.height() / 2), Qt.DropAction.CopyAction, mime,
+                      Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(w, drop)
+    qtbot.waitUntil(lambda: target.view.image is not None, timeout=20000)
+    assert target.view.image.path == str(b) and target.view.image.shape == (220, 330)
+    assert window.current_image.path == str(a)  # the image being read stays
+    assert window.workflow.grid.active is target

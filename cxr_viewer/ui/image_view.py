@@ -788,6 +788,18 @@ class ImageView(QWidget):
         w, h = self.glw.width(), self.glw.height()
         margin = 8
         for corner, label in self._corners.items():
+            # at most half the view each, wrapped: narrow viewports (1x2, 2x2 layouts) must not
+            # overlap the left and right corner texts
+            half = max(80, (w - 3 * margin) // 2)
+            if label.wordWrap():
+                label.setWordWrap(False)
+                label.setMinimumWidth(0)
+                label.setMaximumWidth(16777215)
+                label.adjustSize()
+            if label.width() > half:
+                label.setWordWrap(True)
+                label.setFixedWidth(half)
+                label.resize(half, label.heightForWidth(half))
             x = margin if corner.endswith("l") else w - label.width() - margin
             y = margin if corner.startswith("t") else h - label.height() - margin
             label.move(max(0, x), max(0, y))

@@ -70,7 +70,10 @@ class ComparisonTable(QTableWidget):
         self.setObjectName("prior_comparison")
         self.setHorizontalHeaderLabels(["Finding", "Current", "Prior", "Change"])
         self.verticalHeader().hide()
-        self.horizontalHeader().setStretchLastSection(True)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(0, header.ResizeMode.Stretch)
+        for col in (1, 2, 3):
+            header.setSectionResizeMode(col, header.ResizeMode.ResizeToContents)
         self.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.setMinimumHeight(150)
         self.rows: list = []
@@ -96,7 +99,6 @@ class ComparisonTable(QTableWidget):
                         f.setBold(True)
                         item.setFont(f)
                 self.setItem(i, j, item)
-        self.resizeColumnsToContents()
         self.setVisible(bool(rows))
 
     def changes(self) -> dict[str, str]:
