@@ -202,3 +202,25 @@ def test_a_file_dropped_on_a_viewport_shows_there(qtbot, window, tmp_path):
     assert target.view.image.path == str(b) and target.view.image.shape == (220, 330)
     assert window.current_image.path == str(a)  # the image being read stays
     assert window.workflow.grid.active is target
+
+
+def test_view_keys_act_on_the_active_viewport(qtbot, window, tmp_path):
+    a, b = _gradient(tmp_path, "a.png"), _gradient(tmp_path, "b.png")
+    window.open_paths([str(a)])
+    wait_for_image(qtbot, window, a)
+    wf = window.workflow
+    window.actions["layout_1x2"].trigger()
+    second = wf.grid.visible_viewports()[1]
+    wf.load_into(second, str(b))
+    qtbot.waitUntil(lambda: second.view.image is not None, timeout=20000)
+    window.actions["sync"].trigger()  # off: only the active viewport may change
+    wf.grid.set_active(second)
+    zoom_primary, zoom_second = window.view.zoom(), second.view.zoom()
+    window.actions["zoom_in"].trigger()
+    window.actions["invert"].trigger()
+    assert second.view.zoom() == pytest.approx(zoom_second * 1.25, rel=0.02)
+    assert second.view.invert and not window.view.invert
+    assert window.view.zoom() == pytest.approx(zoom_primary)
+    wf.grid.set_active(wf.grid.primary)
+    window.actions["zoom_in"].trigger()
+    assert window.view.zoom() == pytest.approx(zoom_primary * 1.25, rel=0.02)

@@ -53,6 +53,20 @@ log = logging.getLogger(__name__)
 
 POLL_MS = 120  # how often the background pass looks for an idle TensorFlow thread
 PREFETCH_COUNT = 2
+#: view actions that act on the active viewport (the window's own handler for the primary)
+ROUTED_ACTIONS = {
+    "zoom_in": lambda v: v.zoom_by(1.25),
+    "zoom_out": lambda v: v.zoom_by(0.8),
+    "fit": lambda v: v.fit(),
+    "actual_size": lambda v: v.actual_size(),
+    "rotate_cw": lambda v: v.rotate(True),
+    "rotate_ccw": lambda v: v.rotate(False),
+    "flip_h": lambda v: v.flip(True),
+    "flip_v": lambda v: v.flip(False),
+    "invert": lambda v: v.set_invert(not v.invert),
+    "next_frame": lambda v: v.set_frame(v.frame + 1),
+    "prev_frame": lambda v: v.set_frame(v.frame - 1),
+}
 CHANGE_COLOURS = {"new flag": "#ff6060", "resolved": "#60d060", "up": "#ffb060",
                   "down": "#80c0ff", "same": "#b0b0b0", "": "#808080"}
 
@@ -174,6 +188,14 @@ class ReadingWorkflow(QObject):
             else:
                 menu.addAction(a[name])
         self.reading_menu = menu
+        # zoom, rotate, flip, invert, frames: on the active (outlined) viewport
+        own = w._handlers()
+        for name in ROUTED_ACTIONS:
+            act = a.get(name)
+            if act is None:
+                continue
+            act.triggered.disconnect()
+            act.triggered.connect(lambda _=False, n=name, f=own[name]: self._route(n, f))
         # browser: drag images/series into viewports; a column with the AI score and flags
         tree = w.browser.tree
         tree.setDragEnabled(True)
@@ -241,6 +263,13 @@ class ReadingWorkflow(QObject):
         self.grid.set_layout(name)
         if name == "1x1":
             self._hide_comparison()
+
+    def _route(self, name: str, primary_handler) -> None:
+        active = self.grid.active
+        if active is self.grid.primary or not active.isVisible() or active.view.image is None:
+            primary_handler()
+        else:
+            ROUTED_ACTIONS[name](active.view)
 
     def set_sync(self, on: bool) -> None:
         self.grid.sync.set_enabled(on)
