@@ -379,3 +379,18 @@ def test_measurement_outside_the_view_stays_off_the_panel(dicom_image):
     x0, y0, x1, y1 = marked.panel_box
     np.testing.assert_array_equal(marked.rgb[y0:y1, x0:x1], plain.rgb[y0:y1, x0:x1])
     assert not np.array_equal(marked.rgb[:300, :120], plain.rgb[:300, :120])
+
+
+def test_panel_shows_the_change_since_the_prior(dicom_image):
+    from cxr_viewer.worklist import compare_predictions
+
+    current = make_prediction(dicom_image.image_id)
+    prior = make_prediction(dicom_image.image_id, top="Pleural effusion")
+    rows = tuple(compare_predictions(current, prior))
+    request = ExportRequest(image=dicom_image, voi=WINDOW, created=FIXED_TIME,
+                            prediction=current, comparison=rows,
+                            comparison_caption="Prior, 3 months earlier")
+    texts = list(compose_annotated_layout(request).texts)
+    assert "Change since the prior" in texts and "Prior, 3 months earlier" in texts
+    changed = [t for t in texts if t.endswith(("new flag", "resolved", "up", "down"))]
+    assert changed and any(t.startswith(rows[0].finding) for t in changed)

@@ -166,6 +166,10 @@ def test_background_pass_scores_every_study_and_cancel_stops_it(qtbot, window, s
     assert set(wf.comparison.changes().values()) <= {"new flag", "resolved", "up", "down",
                                                     "same", ""}
     assert "analysed" in wf.pass_label.text()
+    # the export carries the comparison, without the prior's date (de-identified by default)
+    request = window.export_request()
+    assert request.comparison == tuple(wf.comparison.rows)
+    assert request.comparison_caption == "Prior, 3 months earlier"
     # cancel: queued work is dropped, nothing more is analysed
     wf.predictions.pop(prior)
     wf.predictions.pop(str(sample / "IM0002_DX.dcm"), None)

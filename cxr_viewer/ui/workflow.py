@@ -237,6 +237,9 @@ class ReadingWorkflow(QObject):
         a["deidentify"].toggled.connect(self._on_deidentified)
         a["annotations"].toggled.connect(self.grid.set_annotations_visible)
         self.grid.sync.cursorMoved.connect(w.pixel_label.setText)
+        # the export includes the change since the prior while a comparison is on screen
+        window_export_request = w.export_request
+        w.export_request = lambda: self.with_comparison(window_export_request())
         self._timer.start()
 
     def first_path(self, paths: list[str]) -> str:
@@ -395,6 +398,19 @@ class ReadingWorkflow(QObject):
         self.grid.set_deidentified(on)
         if self.window.current_image is not None:
             self.on_image_shown(self.window.current_image)
+
+    def with_comparison(self, request):
+        """``request`` (an ExportRequest) with the comparison rows shown in the panel; the
+        caption keeps no date (exports are de-identified by default), only the interval."""
+        from dataclasses import replace
+
+        if self.prior is None or not hasattr(self, "comparison") or not self.comparison.rows:
+            return request
+        caption = self.prior_caption
+        if not request.include_patient_details:
+            caption = "Prior, " + caption.split(", ", 1)[-1]
+        return replace(request, comparison=tuple(self.comparison.rows),
+                       comparison_caption=caption)
 
     # ================================================================== background pass
     def request_prediction(self, path: str, urgent: bool = False) -> None:
