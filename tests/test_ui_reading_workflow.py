@@ -228,3 +228,24 @@ def test_view_keys_act_on_the_active_viewport(qtbot, window, tmp_path):
     wf.grid.set_active(wf.grid.primary)
     window.actions["zoom_in"].trigger()
     assert window.view.zoom() == pytest.approx(zoom_primary * 1.25, rel=0.02)
+
+
+def test_prefetch_fills_the_memory_bounded_cache_and_the_limit_is_a_setting(qtbot, window,
+                                                                            tmp_path):
+    folder = tmp_path / "studies"
+    folder.mkdir()
+    paths = [str(_gradient(folder, f"{n}.png")) for n in ("a", "b", "c", "d")]
+    window.open_paths([str(folder)])
+    wait_for_image(qtbot, window, paths[0])
+    cache = window.cache
+    assert cache.max_bytes == 1024 << 20  # default 1 GB
+    # the next studies are decoded in the background while the first is read (thumbnails
+    # load through the same cache: let them finish, then start from an empty cache)
+    qtbot.waitUntil(lambda: not window.runner.busy(), timeout=20000)
+    cache.clear()
+    assert window.workflow.prefetch_paths() == paths[1:3]
+    window.workflow.prefetch()
+    qtbot.waitUntil(lambda: paths[1] in cache and paths[2] in cache, timeout=20000)
+    assert paths[3] not in cache and paths[0] not in cache
+    window.workflow.set_cache_limit_mb(64)
+    assert cache.max_bytes == 64 << 20 and int(window.settings.value("prefetch/limit_mb")) == 64

@@ -187,6 +187,9 @@ class ReadingWorkflow(QObject):
                 menu.addSeparator()
             else:
                 menu.addAction(a[name])
+        menu.addSeparator()
+        limit = menu.addAction("Prefetch memory limit...")
+        limit.triggered.connect(self.ask_cache_limit)
         self.reading_menu = menu
         # zoom, rotate, flip, invert, frames: on the active (outlined) viewport
         own = w._handlers()
@@ -561,6 +564,21 @@ class ReadingWorkflow(QObject):
         self._refresh_browser()
 
     # ================================================================== prefetch
+    def set_cache_limit_mb(self, mb: int) -> None:
+        """Memory limit of the decoded-image cache (setting ``prefetch/limit_mb``)."""
+        mb = max(64, int(mb))
+        self.window.cache.set_limit(mb << 20)
+        self.window.settings.setValue("prefetch/limit_mb", mb)
+
+    def ask_cache_limit(self) -> None:
+        from PySide6.QtWidgets import QInputDialog
+
+        current = self.window.cache.max_bytes >> 20
+        mb, ok = QInputDialog.getInt(self.window, "Prefetch memory limit",
+                                     "Decoded images kept in memory (MB):", current, 64, 65536, 64)
+        if ok:
+            self.set_cache_limit_mb(mb)
+
     def prefetch_paths(self) -> list[str]:
         """The next studies' first images in worklist order (unread first when sorted)."""
         items = sort_worklist(self.worklist()) if self.sort_by_score else self.worklist()
