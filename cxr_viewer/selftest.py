@@ -142,11 +142,13 @@ def _open_sample(sample_dir: Path, paths: list[Path]) -> list[Any]:
 
     scan = scan_folder(sample_dir)
     _check(not scan.skipped, "load", f"the scan of {sample_dir} skipped {scan.skipped}")
-    _check(len(scan.studies) == 1, "load", f"expected 1 study, the scan found {len(scan.studies)}")
+    # the current study and its prior (sample.PRIOR_FILE, for the compare-with-prior layout)
+    _check(len(scan.studies) == 2, "load",
+           f"expected 2 studies (current and prior), the scan found {len(scan.studies)}")
     _check(
-        len(scan.instances) == len(paths),
+        len(scan.instances) == len(paths) + 1,
         "load",
-        f"the scan found {len(scan.instances)} images, {len(paths)} were generated",
+        f"the scan found {len(scan.instances)} images, {len(paths) + 1} were generated",
     )
     images = [load_image(p) for p in paths]
     for path, image in zip(paths, images, strict=True):

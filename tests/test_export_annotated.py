@@ -533,3 +533,18 @@ def test_overlay_planes_burned_into_the_export_when_shown(tmp_path):
     assert shown.overlay_planes
     a, b = compose_annotated(shown), compose_annotated(hidden)
     assert a.shape == b.shape and not np.array_equal(a, b)
+
+
+def test_panel_shows_the_change_since_the_prior(dicom_image):
+    from cxr_viewer.worklist import compare_predictions
+
+    current = make_prediction(dicom_image.image_id)
+    prior = make_prediction(dicom_image.image_id, top="Pleural effusion")
+    rows = tuple(compare_predictions(current, prior))
+    request = ExportRequest(image=dicom_image, voi=WINDOW, created=FIXED_TIME,
+                            prediction=current, comparison=rows,
+                            comparison_caption="Prior, 3 months earlier")
+    texts = list(compose_annotated_layout(request).texts)
+    assert "Change since the prior" in texts and "Prior, 3 months earlier" in texts
+    changed = [t for t in texts if t.endswith(("new flag", "resolved", "up", "down"))]
+    assert changed and any(t.startswith(rows[0].finding) for t in changed)

@@ -25,13 +25,15 @@ def test_groups_studies_series_and_lists_skipped(tmp_path):
     (tmp_path / "DICOMDIR").write_bytes(b"x")
 
     result = scan_folder(tmp_path)
-    assert len(result.studies) == 2
-    dicom = next(s for s in result.studies if s.patient_id == "SAMPLE-0001")
+    # the sample's current study, its prior (sample.PRIOR_FILE) and the PNG
+    assert len(result.studies) == 3
+    dicom = next(s for s in result.studies
+                 if s.patient_id == "SAMPLE-0001" and s.date == "20240101")
     assert [se.modality for se in dicom.series] == ["CR", "DX"]
     cr = dicom.series[0]
     assert [i.path.name for i in cr.instances] == ["zz_extra.dcm", "IM0001_CR.dcm"]
     assert cr.instances[1].rows == 1760 and cr.instances[1].view_position == "PA"
-    png = next(s for s in result.studies if s is not dicom)
+    png = next(s for s in result.studies if not s.patient_id)
     assert png.instances[0].source_format == "PNG"
     skipped = {p.name: why for p, why in result.skipped}
     assert set(skipped) == {"notes.txt", "DICOMDIR"}

@@ -42,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
         model_dir = Path(args.model) if args.model else default_model_dir()
         bundle = load_bundle(model_dir)
         study = Path(sample_study_dir())
-        files = sorted(p for p in study.rglob("*") if p.is_file() and p.suffix.lower() == ".dcm")
+        # the current study (its prior, in prior/, is for the viewer's comparison)
+        files = sorted(p for p in study.glob("*") if p.is_file() and p.suffix.lower() == ".dcm")
         if not files:
             raise CommandError(f"{study}: the sample study holds no DICOM file")
         results: list[dict[str, Any]] = []

@@ -123,6 +123,10 @@ class ExportRequest:
     window_label: str = ""  # the preset's label, e.g. "Header window 1", shown in the panel
     overlay_planes: bool = True  # DICOM overlay planes (60xx) burned in, as shown (dcmtk default)
     created: _dt.datetime | None = None  # export time (None: now, UTC)
+    # change since the prior (reading workflow): cxr_viewer.worklist.FindingChange rows, and
+    # the prior's caption ("Prior 2023-10-02, 3 months earlier"; no date when de-identified)
+    comparison: tuple[Any, ...] = ()
+    comparison_caption: str = ""
 
     def __post_init__(self) -> None:
         # Accept lists (e.g. from the UI) but keep the request hashable/immutable.
@@ -563,6 +567,13 @@ def _draw_panel(
         w.line("AI analysis not run", w.body, _DIM)
     else:
         _draw_findings_table(w, pred, request.finding if has_overlay else None)
+    if request.comparison:
+        w.heading("Change since the prior")
+        if request.comparison_caption:
+            w.line(request.comparison_caption, w.small, _DIM)
+        for row in request.comparison:
+            w.line(f"{row.finding}: {_fmt_prob(row.current)} (prior {_fmt_prob(row.prior)})"
+                   + (f"  {row.change}" if row.change else ""), w.body)
 
     legend_box = None
     if has_overlay and request.cams is not None and request.finding is not None:

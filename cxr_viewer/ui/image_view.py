@@ -48,6 +48,8 @@ PATIENT_KEYS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "P
 HANDLE_GRAB_PX = 8.0
 
 LIVE_REFRESH_MS = 150  # full-resolution render this long after the last drag move
+#: images at least this large are first painted at screen resolution (reading workflow)
+FIRST_PAINT_LIVE_PIXELS = 6_000_000
 
 
 #: grey level -> opaque RGB32 pixel (0xFFgggggg)
@@ -280,8 +282,15 @@ class ImageView(QWidget):
             self.add_measurement(r0, c0, r1, c1)
         self.set_heatmap(None)
         self._apply_orientation()
-        self.render_full()
-        self.fit()
+        if image.shape[0] * image.shape[1] >= FIRST_PAINT_LIVE_PIXELS:
+            # a large image's first frame at screen resolution (like a live drag), the full
+            # resolution LIVE_REFRESH_MS later: the next image is on screen sooner
+            self.fit()
+            self.render_live()
+            self._refresh_timer.start()
+        else:
+            self.render_full()
+            self.fit()
         self.windowChanged.emit(self.voi)
 
     def clear(self) -> None:
@@ -788,6 +797,18 @@ class ImageView(QWidget):
         w, h = self.glw.width(), self.glw.height()
         margin = 8
         for corner, label in self._corners.items():
+            # at most half the view each, wrapped: narrow viewports (1x2, 2x2 layouts) must not
+            # overlap the left and right corner texts
+            half = max(80, (w - 3 * margin) // 2)
+            if label.wordWrap():
+                label.setWordWrap(False)
+                label.setMinimumWidth(0)
+                label.setMaximumWidth(16777215)
+                label.adjustSize()
+            if label.width() > half:
+                label.setWordWrap(True)
+                label.setFixedWidth(half)
+                label.resize(half, label.heightForWidth(half))
             x = margin if corner.endswith("l") else w - label.width() - margin
             y = margin if corner.startswith("t") else h - label.height() - margin
             label.move(max(0, x), max(0, y))

@@ -69,7 +69,8 @@ def entry_for_image(image: ImageData) -> BrowserEntry:
                                         series_desc) if t) or "Series"
     inst = f"{image.instance_number}: " if image.instance_number is not None else ""
     return BrowserEntry(image.path, study_key, study_label, series_key, series_label,
-                        inst + Path(image.path).name, deid)
+                        inst + Path(image.path).name, deid, _tag(image, "PatientID"), date,
+                        image.modality)
 
 
 def entries_from_scan(result: Any) -> tuple[list[BrowserEntry], list[tuple[str, str]]]:
@@ -88,7 +89,9 @@ def entries_from_scan(result: Any) -> tuple[list[BrowserEntry], list[tuple[str, 
             for ii, inst in enumerate(series.instances, start=1):
                 num = inst.instance_number if inst.instance_number is not None else ii
                 entries.append(BrowserEntry(str(inst.path), study.uid, label, series.uid,
-                                            s_label, f"{num}: {Path(inst.path).name}", deid))
+                                            s_label, f"{num}: {Path(inst.path).name}", deid,
+                                            study.patient_id, study.date,
+                                            inst.modality or series.modality))
     problems = [(str(path), f"{path}: {reason}") for path, reason in result.skipped]
     return entries, problems
 

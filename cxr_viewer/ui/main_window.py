@@ -130,7 +130,7 @@ class MainWindow(QMainWindow):
         self._shortcuts_dialog: ShortcutsDialog | None = None
 
         self.view = ImageView(self)
-        self.setCentralWidget(self.view)
+        self.workflow = self._make_workflow()  # viewport grid (central widget), worklist
         self._build_docks()
         self._build_status_bar()
         self.actions: dict[str, QAction] = {}
@@ -140,6 +140,8 @@ class MainWindow(QMainWindow):
         from cxr_viewer.ui.stored_results_ui import StoredResultsController
 
         self.stored = StoredResultsController(self)  # stored SR/PM/GSPS, audit (dicom-results)
+        if self.workflow is not None:
+            self.workflow.install()
         self.view.windowChanged.connect(lambda _voi: self._update_status())
         self.view.viewChanged.connect(self._update_status)
         self.view.pixelHovered.connect(self.pixel_label.setText)
@@ -191,6 +193,17 @@ class MainWindow(QMainWindow):
                          Qt.Orientation.Horizontal)
         self.resizeDocks([self.browser_dock, self.measure_dock], [640, 220],
                          Qt.Orientation.Vertical)
+
+    def _make_workflow(self):
+        """Layouts, sync, compare with prior, worklist (cxr_viewer.ui.workflow)."""
+        try:
+            from cxr_viewer.ui.workflow import ReadingWorkflow
+        except ImportError as exc:
+            if exc.name != "cxr_viewer.ui.workflow":
+                raise
+            self.setCentralWidget(self.view)
+            return None
+        return ReadingWorkflow(self)
 
     def _make_findings_panel(self) -> QWidget:
         try:
@@ -255,6 +268,8 @@ class MainWindow(QMainWindow):
         }
         for i in range(1, 10):
             h[f"preset_{i}"] = lambda _=False, n=i: self.apply_preset(n)
+        if self.workflow is not None:
+            h.update(self.workflow.handlers())
         return h
 
     def _build_actions(self) -> None:
@@ -433,7 +448,7 @@ class MainWindow(QMainWindow):
             # nothing opened: the previous patient's image must not stay on screen
             self.show_failure(*problems[0])
         if paths:
-            self.show_path(paths[0])
+            self.show_path(self.workflow.first_path(paths) if self.workflow else paths[0])
             self.runner.submit("thumbs", make_thumbnails, paths, self.cache,
                                on_progress=self._on_thumbnail, with_context=True,
                                on_error=lambda exc: log.warning("thumbnails failed: %s", exc))
@@ -459,6 +474,11 @@ class MainWindow(QMainWindow):
         """Load (worker) and show one image; a newer request makes this one stale."""
         self.current_path = path
         self.browser.select_path(path)
+        cached = self.cache.get(path)
+        if cached is not None:  # prefetched or seen: no worker round trip (reading workflow)
+            self.runner.cancel("open")
+            self.show_image(cached)
+            return
         self.statusBar().showMessage(f"Loading {self._display_name(path)}...")
         self.runner.submit("open", self.cache.load, path,
                            on_result=self.show_image,

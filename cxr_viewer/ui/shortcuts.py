@@ -57,6 +57,16 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("delete_measurement", ("Del",), "Delete the selected measurement", "Tools"),
     Shortcut("clear_measurements", ("Shift+Del",), "Delete all measurements", "Tools"),
     Shortcut("heatmap", ("H",), "Show/hide the AI heat-map overlay", "AI"),
+    Shortcut("layout_1x1", ("Ctrl+1",), "Layout 1x1 (one viewport)", "Reading"),
+    Shortcut("layout_1x2", ("Ctrl+2",), "Layout 1x2 (side by side)", "Reading"),
+    Shortcut("layout_2x1", ("Ctrl+3",), "Layout 2x1 (one above the other)", "Reading"),
+    Shortcut("layout_2x2", ("Ctrl+4",), "Layout 2x2", "Reading"),
+    Shortcut("sync", ("S",), "Synchronise zoom/pan and window/level across viewports (same modality)", "Reading"),
+    Shortcut("compare_prior", ("C",), "Compare with the prior (prior left, current right)", "Reading"),
+    Shortcut("next_unread", ("U",), "Next unread study, most abnormal first", "Reading"),
+    Shortcut("toggle_read", ("Ctrl+U",), "Mark the current study read / unread", "Reading"),
+    Shortcut("worklist_pass", ("Ctrl+Shift+W",), "AI worklist: analyse every open study in the background", "Reading"),
+    Shortcut("sort_worklist", ("Ctrl+Shift+S",), "Sort the study list by AI score (most abnormal first)", "Reading"),
     Shortcut("shortcuts", ("F1",), "This list of shortcuts", "Help"),
 )
 
@@ -68,6 +78,8 @@ MOUSE: tuple[tuple[str, str], ...] = (
     ("Left drag", "Pan (pan mode) or measure (measure mode, M)"),
     ("Left drag on a measurement end", "Move that end (any mode); the length follows"),
     ("Drop files/folders", "Open them"),
+    ("Drag an image/series from Studies onto a viewport", "Show it in that viewport"),
+    ("Click a viewport", "Make it the active (outlined) viewport"),
 )
 
 

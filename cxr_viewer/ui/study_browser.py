@@ -34,6 +34,9 @@ class BrowserEntry:
     series_label: str
     image_label: str
     study_label_deid: str = ""  # label without patient identifiers
+    patient_id: str = ""  # for the prior pairing (reading workflow)
+    study_date: str = ""  # DICOM DA, "" when unknown (PNG/JPEG: never paired)
+    modality: str = ""
 
 
 def thumbnail_icon(gray: np.ndarray) -> QIcon:

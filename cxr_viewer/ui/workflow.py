@@ -1,0 +1,617 @@
+"""The reading workflow of the main window (issue 14): viewport layouts with sync, the
+compare-with-prior hanging protocol with the change column, the AI-sorted worklist with a
+low-priority background pass, read/unread state, and prefetch of the next studies.
+
+The science (pairing, change, ordering, read state, the memory-bounded cache) is in the Qt-free
+:mod:`cxr_viewer.worklist`; this module only wires it to widgets.  The main window calls four
+hooks: ``ReadingWorkflow(window)`` after making its ImageView, ``handlers()`` for the shortcut
+actions, ``install()`` once menus and docks exist, and ``first_path(paths)`` after a scan.
+
+Background pass, never delaying the image being read: the pass submits *one* prediction at a
+time to the process's single TensorFlow thread, and only while that thread has nothing else
+queued or running; the reader's own analysis therefore waits for at most one background
+prediction (measured in ``benchmarks/bench_ui.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QWidget,
+)
+
+from cxr_viewer.ui.viewport_grid import LAYOUTS, Viewport, ViewportGrid
+from cxr_viewer.worklist import (
+    DEFAULT_CACHE_BYTES,
+    LRUImageCache,
+    ReadState,
+    StudyRef,
+    WorklistItem,
+    compare_predictions,
+    default_read_state_path,
+    find_prior,
+    flag_count,
+    interval_text,
+    next_unread,
+    parse_da,
+    sort_worklist,
+    worklist_score,
+)
+
+log = logging.getLogger(__name__)
+
+POLL_MS = 120  # how often the background pass looks for an idle TensorFlow thread
+PREFETCH_COUNT = 2
+#: view actions that act on the active viewport (the window's own handler for the primary)
+ROUTED_ACTIONS = {
+    "zoom_in": lambda v: v.zoom_by(1.25),
+    "zoom_out": lambda v: v.zoom_by(0.8),
+    "fit": lambda v: v.fit(),
+    "actual_size": lambda v: v.actual_size(),
+    "rotate_cw": lambda v: v.rotate(True),
+    "rotate_ccw": lambda v: v.rotate(False),
+    "flip_h": lambda v: v.flip(True),
+    "flip_v": lambda v: v.flip(False),
+    "invert": lambda v: v.set_invert(not v.invert),
+    "next_frame": lambda v: v.set_frame(v.frame + 1),
+    "prev_frame": lambda v: v.set_frame(v.frame - 1),
+}
+CHANGE_COLOURS = {"new flag": "#ff6060", "resolved": "#60d060", "up": "#ffb060",
+                  "down": "#80c0ff", "same": "#b0b0b0", "": "#808080"}
+
+
+class _PassSignals(QObject):
+    done = Signal(str, object)  # path, Prediction | Exception
+
+
+class ComparisonTable(QTableWidget):
+    """Current vs prior probability per finding with the change (new flag / resolved / up /
+    down / same); shown in the findings panel while a prior is on screen."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(0, 4, parent)
+        self.setObjectName("prior_comparison")
+        self.setHorizontalHeaderLabels(["Finding", "Current", "Prior", "Change"])
+        self.verticalHeader().hide()
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(0, header.ResizeMode.Stretch)
+        for col in (1, 2, 3):
+            header.setSectionResizeMode(col, header.ResizeMode.ResizeToContents)
+        self.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.setMinimumHeight(150)
+        self.rows: list = []
+        self.caption = ""
+
+    def show_rows(self, rows: list, caption: str = "") -> None:
+        self.rows = list(rows)
+        self.caption = caption
+        self.setRowCount(0)
+        for r in rows:
+            i = self.rowCount()
+            self.insertRow(i)
+            cells = [r.finding,
+                     "-" if r.current is None else f"{100 * r.current:.0f}%",
+                     "-" if r.prior is None else f"{100 * r.prior:.0f}%",
+                     r.change]
+            for j, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if j == 3:
+                    item.setForeground(QBrush(QColor(CHANGE_COLOURS.get(r.change, "#808080"))))
+                    if r.change in ("new flag", "resolved"):
+                        f = item.font()
+                        f.setBold(True)
+                        item.setFont(f)
+                self.setItem(i, j, item)
+        self.setVisible(bool(rows))
+
+    def changes(self) -> dict[str, str]:
+        return {r.finding: r.change for r in self.rows}
+
+
+class ReadingWorkflow(QObject):
+    """See the module docstring."""
+
+    comparisonShown = Signal()
+    passProgress = Signal(int, int)  # done, total
+
+    def __init__(self, window) -> None:
+        super().__init__(window)
+        self.window = window
+        s = window.settings
+        limit_mb = int(s.value("prefetch/limit_mb", DEFAULT_CACHE_BYTES >> 20))
+        # the window's image cache becomes the memory-bounded LRU the prefetch fills
+        window.cache = LRUImageCache(max_bytes=limit_mb << 20)
+        self.grid = ViewportGrid(window.view)
+        self.grid.loader = self.load_into
+        window.setCentralWidget(self.grid)
+        # beside the settings file (tests isolate both with CXR_VIEWER_SETTINGS_DIR)
+        settings_file = Path(s.fileName()) if s.fileName() else None
+        default_state = (settings_file.parent / "read-state.json" if settings_file
+                         else default_read_state_path())
+        self.read_state = ReadState(s.value("worklist/read_state_path", str(default_state)))
+        self.predictions: dict[str, Any] = {}  # path -> Prediction (current image or pass)
+        self.failures: dict[str, str] = {}  # path -> why the pass could not analyse it
+        self.prior_vp: Viewport | None = None
+        self.prior: StudyRef | None = None
+        self.current_study: StudyRef | None = None
+        self.protocol_layout = False  # the layout was chosen by the hanging protocol
+        self.compare_enabled = True
+        self.sort_by_score = False
+        self._queue: list[str] = []  # paths waiting for the background pass
+        self._pass_total = 0
+        self._pass_done = 0
+        self._pass_armed = False  # new studies join the pass until it is cancelled
+        self._running: str | None = None
+        self._signals = _PassSignals()
+        self._signals.done.connect(self._on_pass_done)
+        self._timer = QTimer(self)
+        self._timer.setInterval(POLL_MS)
+        self._timer.timeout.connect(self._pump)
+
+    # ================================================================== hooks
+    def handlers(self) -> dict[str, Any]:
+        h: dict[str, Any] = {f"layout_{n}": (lambda n=n: self.set_layout(n)) for n in LAYOUTS}
+        h.update({
+            "sync": lambda: self.set_sync(not self.grid.sync.sync_view),
+            "compare_prior": lambda: self.set_compare(not self.compare_enabled),
+            "next_unread": self.open_next_unread,
+            "toggle_read": self.toggle_read,
+            "worklist_pass": self.start_pass,
+            "sort_worklist": lambda: self.set_sort(not self.sort_by_score),
+        })
+        return h
+
+    def install(self) -> None:
+        w = self.window
+        a = w.actions
+        for name in ("sync", "compare_prior", "sort_worklist"):
+            a[name].setCheckable(True)
+        a["sync"].setChecked(True)
+        a["compare_prior"].setChecked(True)
+        menu = w.menuBar().addMenu("&Reading")
+        for name in [f"layout_{n}" for n in LAYOUTS] + [None, "sync", "compare_prior", None,
+                                                        "worklist_pass", "sort_worklist",
+                                                        "next_unread", "toggle_read"]:
+            if name is None:
+                menu.addSeparator()
+            else:
+                menu.addAction(a[name])
+        menu.addSeparator()
+        limit = menu.addAction("Prefetch memory limit...")
+        limit.triggered.connect(self.ask_cache_limit)
+        self.reading_menu = menu
+        # zoom, rotate, flip, invert, frames: on the active (outlined) viewport
+        own = w._handlers()
+        for name in ROUTED_ACTIONS:
+            act = a.get(name)
+            if act is None:
+                continue
+            act.triggered.disconnect()
+            act.triggered.connect(lambda _=False, n=name, f=own[name]: self._route(n, f))
+        # browser: drag images/series into viewports; a column with the AI score and flags
+        tree = w.browser.tree
+        tree.setDragEnabled(True)
+        tree.setColumnCount(2)
+        tree.header().setStretchLastSection(False)
+        tree.header().setSectionResizeMode(0, tree.header().ResizeMode.Stretch)
+        tree.header().setSectionResizeMode(1, tree.header().ResizeMode.ResizeToContents)
+        # background pass progress and Cancel, under the study list
+        bar = QWidget()
+        row = QHBoxLayout(bar)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.pass_label = QLabel("AI worklist: not run")
+        self.pass_bar = QProgressBar()
+        self.pass_bar.setMaximumHeight(14)
+        self.pass_bar.setTextVisible(False)
+        self.pass_cancel = QPushButton("Cancel")
+        self.pass_cancel.clicked.connect(self.cancel_pass)
+        self.pass_cancel.setEnabled(False)
+        row.addWidget(self.pass_label, 1)
+        row.addWidget(self.pass_bar, 1)
+        row.addWidget(self.pass_cancel)
+        w.browser.layout().addWidget(bar)
+        # the change since the prior, in the findings panel
+        self.comparison = ComparisonTable()
+        self.comparison.setVisible(False)
+        self.comparison_label = QLabel("")
+        self.comparison_label.setObjectName("prior_comparison_label")
+        self.comparison_label.setWordWrap(True)
+        self.comparison_label.setVisible(False)
+        panel = w.findings_panel
+        host = getattr(panel, "header_layout", None) or panel.layout()
+        host.addWidget(self.comparison_label)
+        host.addWidget(self.comparison)
+        # follow the window
+        w.imageShown.connect(self.on_image_shown)
+        w.scanFinished.connect(self.on_scanned)
+        if w.analysis is not None:
+            w.analysis.predictionReady.connect(self._on_current_prediction)
+        a["deidentify"].toggled.connect(self._on_deidentified)
+        a["annotations"].toggled.connect(self.grid.set_annotations_visible)
+        self.grid.sync.cursorMoved.connect(w.pixel_label.setText)
+        # the export includes the change since the prior while a comparison is on screen
+        window_export_request = w.export_request
+        w.export_request = lambda: self.with_comparison(window_export_request())
+        self._timer.start()
+
+    def first_path(self, paths: list[str]) -> str:
+        """After a scan: the newest study that has a prior is read first (its prior hangs
+        beside it), else the first image."""
+        refs = self.study_refs()
+        with_prior = [r for r in refs if find_prior(r, refs) is not None]
+        if with_prior:
+            newest = max(with_prior, key=lambda r: (r.date, r.key))
+            if newest.paths:
+                return newest.paths[0]
+        return paths[0]
+
+    def on_scanned(self) -> None:
+        """New studies in the browser (opened or received): their score column and unread
+        marks; while a pass is on (started, not cancelled) they join it."""
+        if self._pass_armed:
+            self.start_pass()
+        self._refresh_browser()
+
+    # ================================================================== layouts and sync
+    def set_layout(self, name: str) -> None:
+        self.protocol_layout = False
+        self.grid.set_layout(name)
+        if name == "1x1":
+            self._hide_comparison()
+
+    def _route(self, name: str, primary_handler) -> None:
+        active = self.grid.active
+        if active is self.grid.primary or not active.isVisible() or active.view.image is None:
+            primary_handler()
+        else:
+            ROUTED_ACTIONS[name](active.view)
+
+    def set_sync(self, on: bool) -> None:
+        self.grid.sync.set_enabled(on)
+        self.window.actions["sync"].setChecked(on)
+        if on and self.grid.primary.view.image is not None:
+            self.grid.sync.window_changed(self.grid.primary.view)
+            self.grid.sync.view_changed(self.grid.primary.view)
+
+    def load_into(self, vp: Viewport, path: str, title: str = "") -> None:
+        """Load (worker) and show ``path`` in a non-primary viewport."""
+        w = self.window
+        w.runner.submit(f"viewport-{id(vp)}", w.cache.load, path,
+                        on_result=lambda image: self.grid.show_in(vp, image, title or
+                                                                  self._title_for(image.path)),
+                        on_error=lambda exc: vp.view.set_placeholder(
+                            f"could not open: {Path(path).name}: {exc}"))
+
+    def _title_for(self, path: str) -> str:
+        e = self.window.browser._entries.get(path)
+        if e is None or self.window.deidentified:
+            return ""
+        return e.study_date and f"{parse_da(e.study_date) or e.study_date}"
+
+    # ================================================================== studies
+    def study_refs(self) -> list[StudyRef]:
+        """Every study in the browser (open folders, files, received studies)."""
+        studies: dict[str, dict] = {}
+        for path in self.window.browser.image_paths():
+            e = self.window.browser._entries[path]
+            st = studies.setdefault(e.study_key, {"e": e, "paths": []})
+            st["paths"].append(path)
+        return [StudyRef(k, v["e"].patient_id, parse_da(v["e"].study_date), tuple(v["paths"]),
+                         v["e"].modality, v["e"].study_label) for k, v in studies.items()]
+
+    def study_of(self, path: str) -> StudyRef | None:
+        e = self.window.browser._entries.get(path)
+        if e is None:
+            return None
+        return next((r for r in self.study_refs() if r.key == e.study_key), None)
+
+    # ================================================================== compare with prior
+    def set_compare(self, on: bool) -> None:
+        self.compare_enabled = bool(on)
+        self.window.actions["compare_prior"].setChecked(self.compare_enabled)
+        image = self.window.current_image
+        if not on:
+            self.prior = None
+            self._hide_comparison()
+            if self.protocol_layout:
+                self.grid.set_layout("1x1")
+                self.protocol_layout = False
+        elif image is not None:
+            self.on_image_shown(image)
+
+    def on_image_shown(self, image) -> None:
+        study = self.study_of(image.path)
+        self.current_study = study
+        if study is not None:
+            self.read_state.set_read(study.key)
+            self._refresh_browser()
+        self.prefetch()
+        refs = self.study_refs()
+        prior = find_prior(study, refs) if (study is not None and self.compare_enabled) else None
+        self.prior = prior
+        if prior is None:
+            self._hide_comparison()
+            self.grid.primary.set_title("")
+            if self.protocol_layout:
+                self.grid.set_layout("1x1")
+                self.protocol_layout = False
+            return
+        # the hanging protocol: the most recent prior left, the current right
+        vp = self.prior_vp or self.grid.secondary(0)
+        self.prior_vp = vp
+        order = [vp, self.grid.primary] + [v for v in self.grid.viewports
+                                           if v not in (vp, self.grid.primary)]
+        self.grid.set_layout("1x2", order)
+        self.protocol_layout = True
+        self.grid.sync.names = {id(vp.view): "prior", id(self.grid.primary.view): "current"}
+        caption = interval_text(prior.date, study.date)
+        deid = self.window.deidentified
+        self.prior_caption = caption
+        self.grid.primary.set_title("Current" if deid else f"Current {study.date.isoformat()}")
+        self.load_into(vp, prior.paths[0], "Prior" if deid else caption)
+        self.request_prediction(prior.paths[0], urgent=True)
+        self._update_comparison()
+
+    def _hide_comparison(self) -> None:
+        if hasattr(self, "comparison"):
+            self.comparison.show_rows([])
+            self.comparison_label.setVisible(False)
+        if self.prior_vp is not None:
+            self.prior_vp.set_title("")
+
+    def _update_comparison(self) -> None:
+        if not hasattr(self, "comparison") or self.prior is None:
+            return
+        cur_path = self.window.current_path
+        cur = self.predictions.get(cur_path) if cur_path else None
+        pri = self.predictions.get(self.prior.paths[0])
+        caption = "Prior" if self.window.deidentified else self.prior_caption
+        self.comparison_label.setVisible(True)
+        if cur is None or pri is None:
+            why = self.failures.get(self.prior.paths[0])
+            self.comparison_label.setText(
+                f"Compared with {caption}: " + (f"prior not analysed ({why})" if why
+                                                 else "waiting for the analysis..."))
+            self.comparison.show_rows([])
+            return
+        self.comparison_label.setText(f"Change since the prior ({caption})")
+        self.comparison.show_rows(compare_predictions(cur, pri), caption)
+        self.comparisonShown.emit()
+
+    def _on_current_prediction(self, prediction) -> None:
+        image = self.window.current_image
+        if image is None or prediction.image_id != image.image_id:
+            return
+        self.predictions[image.path] = prediction
+        self._refresh_browser()
+        self._update_comparison()
+
+    def _on_deidentified(self, on: bool) -> None:
+        self.grid.set_deidentified(on)
+        if self.window.current_image is not None:
+            self.on_image_shown(self.window.current_image)
+
+    def with_comparison(self, request):
+        """``request`` (an ExportRequest) with the comparison rows shown in the panel; the
+        caption keeps no date (exports are de-identified by default), only the interval."""
+        from dataclasses import replace
+
+        if self.prior is None or not hasattr(self, "comparison") or not self.comparison.rows:
+            return request
+        caption = self.prior_caption
+        if not request.include_patient_details:
+            caption = "Prior, " + caption.split(", ", 1)[-1]
+        return replace(request, comparison=tuple(self.comparison.rows),
+                       comparison_caption=caption)
+
+    # ================================================================== background pass
+    def request_prediction(self, path: str, urgent: bool = False) -> None:
+        if path in self.predictions or path in self.failures or path == self._running:
+            return
+        if path in self._queue:
+            self._queue.remove(path)
+        if urgent:
+            self._queue.insert(0, path)
+        else:
+            self._queue.append(path)
+
+    def start_pass(self) -> None:
+        """Analyse the first image of every study in the browser, in the background."""
+        todo = [r.paths[0] for r in self.study_refs()
+                if r.paths and r.paths[0] not in self.predictions
+                and r.paths[0] not in self.failures]
+        self._pass_armed = True
+        for p in todo:
+            self.request_prediction(p)
+        self._pass_total = self._pass_done + len(self._queue) + (1 if self._running else 0)
+        self.pass_cancel.setEnabled(bool(self._queue))
+        self._show_pass_progress()
+
+    def cancel_pass(self) -> None:
+        self._pass_armed = False
+        self._queue.clear()
+        self._pass_total = self._pass_done + (1 if self._running else 0)
+        self.pass_cancel.setEnabled(False)
+        self.pass_label.setText(f"AI worklist: cancelled ({self._pass_done} analysed)")
+
+    def pass_pending(self) -> int:
+        return len(self._queue) + (1 if self._running else 0)
+
+    def _show_pass_progress(self) -> None:
+        total = max(self._pass_total, 1)
+        self.pass_bar.setRange(0, total)
+        self.pass_bar.setValue(self._pass_done)
+        left = self.pass_pending()
+        self.pass_label.setText(f"AI worklist: {self._pass_done}/{self._pass_total}"
+                                if left else f"AI worklist: {self._pass_done} analysed")
+        self.passProgress.emit(self._pass_done, self._pass_total)
+
+    def _pump(self) -> None:
+        analysis = self.window.analysis
+        if self._running is not None or not self._queue or analysis is None:
+            return
+        bundle = analysis.bundle
+        executor = getattr(analysis, "_executor", None)
+        if bundle is None or executor is None or executor.busy():
+            return  # the reader's own work (load, predict, heat maps) always goes first
+        path = self._queue.pop(0)
+        self._running = path
+        cache, signals = self.window.cache, self._signals
+
+        def job() -> None:  # on the TensorFlow thread
+            try:
+                image = cache.load(path)
+                result: Any = bundle.predict(image)
+            except BaseException as exc:  # noqa: BLE001 - reported in the GUI, never a crash
+                result = exc
+            signals.done.emit(path, result)
+
+        executor.submit(job, owner=self)
+
+    def _on_pass_done(self, path: str, result) -> None:
+        self._running = None
+        self._pass_done += 1
+        if isinstance(result, BaseException):
+            from cxr_viewer.ui.analysis import error_message
+
+            self.failures[path] = error_message(result)
+        else:
+            self.predictions[path] = result
+        if not self._queue:
+            self.pass_cancel.setEnabled(False)
+        self._show_pass_progress()
+        self._refresh_browser()
+        if self.prior is not None and path == self.prior.paths[0]:
+            self._update_comparison()
+
+    # ================================================================== worklist
+    def worklist(self) -> list[WorklistItem]:
+        items = []
+        for i, r in enumerate(self.study_refs()):
+            preds = [self.predictions[p] for p in r.paths if p in self.predictions]
+            scores = [s for s in (worklist_score(p) for p in preds) if s is not None]
+            items.append(WorklistItem(
+                r.key, r.label, max(scores) if scores else None,
+                max((flag_count(p) for p in preds), default=0),
+                self.read_state.is_read(r.key), i))
+        return items
+
+    def set_sort(self, on: bool) -> None:
+        self.sort_by_score = bool(on)
+        self.window.actions["sort_worklist"].setChecked(self.sort_by_score)
+        self._refresh_browser()
+
+    def _refresh_browser(self) -> None:
+        browser = self.window.browser
+        tree = browser.tree
+        items = self.worklist()
+        by_key = {i.key: i for i in items}
+        for key, node in browser._studies.items():
+            item = by_key.get(key)
+            if item is None:
+                continue
+            text = ""
+            if item.score is not None:
+                text = f"{100 * item.score:.0f}%"
+                text += f"  {item.flags} flag{'s' if item.flags != 1 else ''}" if item.flags else ""
+            node.setText(1, text)
+            node.setToolTip(1, "AI worklist: Abnormal score (or the highest finding "
+                               "probability) and findings at or above threshold")
+            f = QFont(node.font(0))
+            f.setBold(not item.read)
+            node.setFont(0, f)
+        if self.sort_by_score:
+            order = [i.key for i in sort_worklist(items)]
+            current = tree.currentItem()
+            tree.blockSignals(True)
+            nodes = [browser._studies[k] for k in order if k in browser._studies]
+            for node in nodes:
+                tree.takeTopLevelItem(tree.indexOfTopLevelItem(node))
+            for node in nodes:
+                tree.addTopLevelItem(node)
+                node.setExpanded(True)
+                for j in range(node.childCount()):
+                    node.child(j).setExpanded(True)
+            if current is not None:
+                tree.setCurrentItem(current)
+            tree.blockSignals(False)
+
+    def open_next_unread(self) -> None:
+        cur = self.current_study.key if self.current_study is not None else None
+        item = next_unread(self.worklist(), cur)
+        if item is None:
+            self.window.statusBar().showMessage("Worklist: every study is read", 4000)
+            return
+        ref = next(r for r in self.study_refs() if r.key == item.key)
+        self.window.show_path(ref.paths[0])
+
+    def toggle_read(self) -> None:
+        if self.current_study is None:
+            return
+        key = self.current_study.key
+        self.read_state.set_read(key, not self.read_state.is_read(key))
+        self._refresh_browser()
+
+    # ================================================================== prefetch
+    def set_cache_limit_mb(self, mb: int) -> None:
+        """Memory limit of the decoded-image cache (setting ``prefetch/limit_mb``)."""
+        mb = max(64, int(mb))
+        self.window.cache.set_limit(mb << 20)
+        self.window.settings.setValue("prefetch/limit_mb", mb)
+
+    def ask_cache_limit(self) -> None:
+        from PySide6.QtWidgets import QInputDialog
+
+        current = self.window.cache.max_bytes >> 20
+        mb, ok = QInputDialog.getInt(self.window, "Prefetch memory limit",
+                                     "Decoded images kept in memory (MB):", current, 64, 65536, 64)
+        if ok:
+            self.set_cache_limit_mb(mb)
+
+    def prefetch_paths(self) -> list[str]:
+        """The next studies' first images in worklist order (unread first when sorted)."""
+        items = sort_worklist(self.worklist()) if self.sort_by_score else self.worklist()
+        cur = self.current_study.key if self.current_study is not None else None
+        refs = {r.key: r for r in self.study_refs()}
+        keys = [i.key for i in items]
+        start = keys.index(cur) + 1 if cur in keys else 0
+        out = []
+        for k in keys[start:] + keys[:start]:
+            if k != cur and refs[k].paths:
+                out.append(refs[k].paths[0])
+            if len(out) >= PREFETCH_COUNT:
+                break
+        if self.prior is not None:
+            out.insert(0, self.prior.paths[0])
+        return out
+
+    def prefetch(self) -> None:
+        paths = [p for p in self.prefetch_paths() if p not in self.window.cache]
+        if not paths:
+            return
+        cache = self.window.cache
+
+        def work(context) -> int:
+            n = 0
+            for p in paths:
+                if context.cancelled:
+                    break
+                try:
+                    cache.load(p)
+                    n += 1
+                except Exception as exc:  # noqa: BLE001 - the viewer reports it when opened
+                    log.info("prefetch of %s failed: %s", p, exc)
+            return n
+
+        self.window.runner.submit("prefetch", work, with_context=True)
