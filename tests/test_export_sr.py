@@ -226,8 +226,10 @@ def test_predict_dicom_out_writes_sr_and_pm_on_the_sample_study(tmp_path, capsys
     )
     assert "no DICOM results: " in capsys.readouterr().err
     written = sorted(dicom_out.iterdir())
-    assert len(written) == 4  # SR + PM for each of the two sample images
-    for entry in (by_name["IM0001_CR.dcm"], by_name["IM0002_DX.dcm"]):
+    dicom_inputs = [e for name, e in by_name.items() if name.endswith(".dcm")]
+    assert len(dicom_inputs) == 3  # the current CR and DX, and the prior CR
+    assert len(written) == 2 * len(dicom_inputs)  # SR + PM for each sample image
+    for entry in dicom_inputs:
         assert dciodvfy_errors(Path(entry["sr"])) == []
         assert dciodvfy_errors(Path(entry["pm"])) == []
         pm = pydicom.dcmread(entry["pm"])
@@ -243,9 +245,11 @@ def test_predict_dicom_out_writes_sr_and_pm_on_the_sample_study(tmp_path, capsys
         for o in r["ParticipantObjects"]
         if o["ParticipantObjectIDTypeCode"] == "SOPInstanceUID"
     }
-    for src in study.iterdir():
+    sources = sorted(study.rglob("*.dcm"))
+    assert len(sources) == len(dicom_inputs)
+    for src in sources:
         assert pydicom.dcmread(src, stop_before_pixels=True).SOPInstanceUID in analysed
     exported = {o["ID"] for r in records if r["event"] == "export" for o in r["ParticipantObjects"]}
-    for entry in (by_name["IM0001_CR.dcm"], by_name["IM0002_DX.dcm"]):
+    for entry in dicom_inputs:
         assert pydicom.dcmread(entry["sr"], stop_before_pixels=True).SOPInstanceUID in exported
     assert verify().ok

@@ -136,8 +136,14 @@ def test_wrong_called_ae_is_reported_as_rejection(orthanc: OrthancServer) -> Non
     with pytest.raises(NetError) as err:
         client.echo(node, _settings(orthanc))
     msg = str(err.value)
-    assert "association rejected" in msg and "Called AE title not recognised" in msg
+    # Orthanc answers A-ASSOCIATE-RJ; the client asks again when the reject was lost to an
+    # abort (socket closed first), so the user nearly always reads the peer's own reason. If
+    # every attempt lost it, the message still says the association failed and names the AE.
     assert "NOTORTHANC" in msg
+    assert ("association rejected" in msg and "Called AE title not recognised" in msg) or (
+        "association aborted by the peer during negotiation" in msg
+        and "does not accept the called AE title" in msg
+    ), msg
 
 
 def test_unknown_calling_ae_cannot_query(orthanc: OrthancServer) -> None:  # noqa: F811

@@ -78,7 +78,7 @@ def test_search_sort_deidentify_and_retrieve(
     # de-identified: patient columns hidden
     assert not dlg.table.isColumnHidden(1)
     dlg.set_deidentified(True)
-    assert all(dlg.table.isColumnHidden(c) for c in (1, 2, 3))
+    assert all(dlg.table.isColumnHidden(c) for c in (0, 1, 2, 3))  # date, ID, name, birth date
     # retrieve the 3-image study
     row = [r for r in range(2) if dlg.table.item(r, 9).text() == uids["P2"]][0]
     dlg.table.selectRow(row)

@@ -49,9 +49,12 @@ def test_folder_with_stored_results_shows_them_without_the_model(
     image = wait_for_image(qtbot, window, paths[0], timeout=30000)
     ctl = window.stored
     qtbot.waitUntil(lambda: window.cams is not None, timeout=20000)  # heat maps from the PM
-    # no problems listed for our own objects; both images listed
+    # no problems listed for our own objects; every image listed
     assert window.browser.problem_paths() == []
-    assert sorted(window.browser.image_paths()) == sorted(str(p) for p in paths)
+    from cxr_viewer.io.sample import PRIOR_FILE
+
+    expected = [*paths, tmp_path / "study" / PRIOR_FILE]  # the sample's prior study too
+    assert sorted(window.browser.image_paths()) == sorted(str(p) for p in expected)
     # findings panel: the stored scores, the badge, model/version/date, a re-run button
     assert ctl.banner.isVisible() and ctl.banner.badge.text() == "STORED RESULT"
     assert "stored-cnn 0.3.1" in ctl.banner.text.text() and "analysed 20" in ctl.banner.text.text()

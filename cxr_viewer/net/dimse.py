@@ -12,6 +12,7 @@ import contextlib
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -269,6 +270,10 @@ def _associate(
                 raw.close()
 
 
+#: Extra association attempts when the peer's answer was lost to an abort (see below).
+REJECT_RETRIES = 2
+
+
 def _run_association(
     ae: Any,
     node: Node,
@@ -279,16 +284,30 @@ def _run_association(
     evt_handlers: list[Any] | None,
     tls_args: Any,
 ) -> Iterator[Any]:
-    assoc = ae.associate(
-        node.host,
-        int(node.port),
-        contexts=contexts,
-        ae_title=node.ae_title,
-        ext_neg=ext_neg,
-        tls_args=tls_args,
-        evt_handlers=evt_handlers,
-        max_pdu=0,
-    )
+    def associate() -> Any:
+        return ae.associate(
+            node.host,
+            int(node.port),
+            contexts=contexts,
+            ae_title=node.ae_title,
+            ext_neg=ext_neg,
+            tls_args=tls_args,
+            evt_handlers=evt_handlers,
+            max_pdu=0,
+        )
+
+    assoc = associate()
+    # A peer that rejects the association (A-ASSOCIATE-RJ) and closes the socket at once is
+    # sometimes seen as an abort: the connection closed before the reject PDU was taken in
+    # (seen with Orthanc on a loaded machine). Asking again gives the peer's real answer, and
+    # with it the reason the user needs ("called AE title not recognised").
+    for _ in range(REJECT_RETRIES):
+        if assoc.is_established or assoc.is_rejected or not assoc.is_aborted:
+            break
+        if _diagnose_connect(node, timeouts) is not None:
+            break
+        time.sleep(0.2)
+        assoc = associate()
     if not assoc.is_established:
         if assoc.is_rejected:
             rsp = assoc.acceptor.primitive
@@ -301,7 +320,11 @@ def _run_association(
         # A failed connect also ends as "aborted": connect again to tell the cases apart.
         cause = _diagnose_connect(node, timeouts)
         if cause is None:
-            cause = "association aborted by the peer" if assoc.is_aborted else (
+            cause = (
+                "association aborted by the peer during negotiation (a PACS does this when it "
+                f"does not accept the called AE title {node.ae_title!r} or our AE title "
+                f"{local_ae!r})"
+            ) if assoc.is_aborted else (
                 "the peer closed the connection during association (not DICOM, or expects TLS?)"
             )
         raise NetError(node.label, cause)

@@ -172,6 +172,7 @@ class ImageView(QWidget):
         self.image: ImageData | None = None
         self.frame = 0
         self.voi = None
+        self.loading_image = False  # True while set_image announces the new image's window
         self.preset_label = ""
         self.invert = False
         self.orientation = Orientation()
@@ -291,7 +292,13 @@ class ImageView(QWidget):
         else:
             self.render_full()
             self.fit()
-        self.windowChanged.emit(self.voi)
+        # A new image's own window is announced (status, presets) but is not a user's change:
+        # synchronised viewports must not take it over (see ui/sync.py).
+        self.loading_image = True
+        try:
+            self.windowChanged.emit(self.voi)
+        finally:
+            self.loading_image = False
 
     def clear(self) -> None:
         """Show nothing (a failed load): no pixels, no heat map, no marks, no corner text."""

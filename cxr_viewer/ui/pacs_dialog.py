@@ -48,7 +48,9 @@ log = logging.getLogger(__name__)
 
 COLUMNS = ["Date", "Patient ID", "Patient name", "Birth date", "Accession", "Modality",
            "Description", "Images", "Retrieve", "Study UID"]
-PATIENT_COLUMNS = (1, 2, 3)
+# Hidden in de-identified mode: the patient fields and the study date (as the viewer hides
+# dates in its corner text, study list and tag browser).
+PATIENT_COLUMNS = (0, 1, 2, 3)
 PROGRESS_COLUMN = 8
 UID_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -498,9 +500,15 @@ class PacsController(QObject):
         folders, self._pending = sorted(self._pending), set()
         self.runner.submit(
             f"arrivals:{','.join(folders)}", scan_paths, folders,
-            on_result=lambda res: self.window.browser.add_entries(res[0]),
+            on_result=self._on_arrivals_scanned,
             on_error=lambda exc: log.warning("scanning arrivals failed: %s", exc),
         )
+
+    def _on_arrivals_scanned(self, result) -> None:
+        """Pushed studies join the browser like opened ones: the worklist (score column, a
+        running background pass) and prior pairing see them through ``scanFinished``."""
+        self.window.browser.add_entries(result[0])
+        self.window.scanFinished.emit()
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
         if obj is self.window and event.type() == QEvent.Type.Close:

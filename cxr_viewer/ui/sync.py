@@ -67,6 +67,8 @@ class SyncGroup(QObject):
     def window_changed(self, source) -> None:
         if self._busy or not self.sync_window or source.image is None or source.voi is None:
             return
+        if getattr(source, "loading_image", False):
+            return  # an image was just put into ``source``: its default window stays its own
         if source.voi.is_lut:
             return
         live = source._drag_base is not None
