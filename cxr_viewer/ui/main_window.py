@@ -455,10 +455,13 @@ class MainWindow(QMainWindow):
         if not paths and problems:
             # nothing opened: the previous patient's image must not stay on screen
             self.show_failure(*problems[0])
-        elif not paths and listed and not self.stored.results.orphans():
+        elif not paths and listed:
             # only result objects (e.g. another software's Parametric Map): no image to show,
-            # and the previous one must not stay on screen either; the view says why
+            # and the previous patient's image must not stay on screen; the view says why
             self.show_failure(*listed[0])
+            orphans = self.stored.results.orphans()
+            if orphans:  # our report without its image: its findings, with the warning
+                self.stored.show_orphan(orphans[0])
         if paths:
             self.show_path(self.workflow.first_path(paths) if self.workflow else paths[0])
             self.runner.submit("thumbs", make_thumbnails, paths, self.cache,

@@ -190,7 +190,14 @@ class ViewportGrid(QWidget):
         """Put a loaded image in a (non-primary) viewport, in step with the others."""
         vp.path = image.path
         vp.view.set_placeholder("")
-        vp.view.set_image(image)
+        # set_image announces the new image's own default window (windowChanged): it must not
+        # be synchronised onto the other viewports (it overwrote the current image's window,
+        # e.g. a stored GSPS window, when the prior arrived); the others set it just below
+        busy, self.sync._busy = self.sync._busy, True
+        try:
+            vp.view.set_image(image)
+        finally:
+            self.sync._busy = busy
         vp.set_title(title)
         source = self.primary if self.primary.view.image is not None else None
         if source is not None:
