@@ -37,7 +37,8 @@ def test_panicking_decoder_is_reported_and_the_viewer_goes_on(qtbot, window, tmp
 
 @pytest.mark.corpus
 def test_fuzzed_files_through_the_gui_open_path(qtbot, window, corpus_dir, tmp_path):
-    """A few fuzzed files opened in the window: each is shown or reported; the app goes on."""
+    """A few fuzzed files opened in the window: each is shown, reported as a problem or listed
+    as a result object (a mutated Parametric Map is still one); the app goes on."""
     from tests import fuzzer
 
     sources = fuzzer.corpus_sources(corpus_dir)
@@ -48,15 +49,21 @@ def test_fuzzed_files_through_the_gui_open_path(qtbot, window, corpus_dir, tmp_p
         path.write_bytes(data)
         paths.append(str(path))
     reported: dict[str, str] = {}
+    listed: dict[str, str] = {}  # result objects (a mutated Parametric Map stays one)
     window.problemsReported.connect(lambda items: reported.update(dict(items)))
+    window.resultObjectsListed.connect(lambda items: listed.update(dict(items)))
     for path in paths:
         window.open_paths([path])
         qtbot.waitUntil(
-            lambda p=path: p in reported or (
+            lambda p=path: p in reported or p in listed or (
                 window.current_image is not None and window.current_image.path == p
                 and window.view.image is window.current_image),
             timeout=60000,
         )
+        if path in listed:  # listed where the user sees it, and no other image left on screen
+            assert path in window.browser.problem_paths()
+            assert window.current_image is None and window.view.image is None
     assert reported, "no fuzzed file was refused: the cases are too tame"
-    assert all(path in reason for path, reason in reported.items())
+    assert all(path in reason for path, reason in reported.items()), [(p, r) for p, r in reported.items() if p not in r]
+    assert all(path in text for path, text in listed.items())
     assert window.isVisible()

@@ -12,7 +12,7 @@ import pytest
 from cxr_viewer.export.dicom_results import write_dicom_results
 from cxr_viewer.export.pr import ViewState
 from cxr_viewer.io.loader import load_image
-from cxr_viewer.io.sample import generate_sample_study
+from cxr_viewer.io.sample import PRIOR_FILE, generate_sample_study
 from cxr_viewer.ui.viewstate import orient_array
 from tests.dicom_results_kit import ExtendedPrediction, blob_cams
 from tests.test_export_annotated import make_prediction
@@ -49,12 +49,10 @@ def test_folder_with_stored_results_shows_them_without_the_model(
     image = wait_for_image(qtbot, window, paths[0], timeout=30000)
     ctl = window.stored
     qtbot.waitUntil(lambda: window.cams is not None, timeout=20000)  # heat maps from the PM
-    # no problems listed for our own objects; every image listed
+    # no problems listed for our own objects; both images (and the sample's prior) listed
     assert window.browser.problem_paths() == []
-    from cxr_viewer.io.sample import PRIOR_FILE
-
-    expected = [*paths, tmp_path / "study" / PRIOR_FILE]  # the sample's prior study too
-    assert sorted(window.browser.image_paths()) == sorted(str(p) for p in expected)
+    prior = tmp_path / "study" / PRIOR_FILE
+    assert sorted(window.browser.image_paths()) == sorted(str(p) for p in [*paths, prior])
     # findings panel: the stored scores, the badge, model/version/date, a re-run button
     assert ctl.banner.isVisible() and ctl.banner.badge.text() == "STORED RESULT"
     assert "stored-cnn 0.3.1" in ctl.banner.text.text() and "analysed 20" in ctl.banner.text.text()
@@ -138,6 +136,34 @@ def test_other_softwares_sr_is_listed_and_its_tree_shown(qtbot, window, tmp_path
     assert window.stored.showing is None  # not ours: not shown as our result...
     assert str(sr_path) in window.browser.problem_paths()  # ...but listed
     assert window.tags.find_items("Measurement Group")  # and its tree is in the tag browser
+
+
+def test_opening_only_a_foreign_result_object_says_so_and_clears_the_view(
+    qtbot, window, tmp_path
+):
+    """A result object opened on its own is no image: it is listed, signalled and the
+    previous patient's image does not stay on screen."""
+    import pydicom
+
+    paths, *_ = study_with_results(tmp_path / "study")
+    sr_path = next((tmp_path / "study").glob("*_AI-SR.dcm"))
+    ds = pydicom.dcmread(sr_path)
+    for group in ds.ContentSequence[-2].ContentSequence:
+        for item in group.ContentSequence:
+            if item.ConceptNameCodeSequence[0].CodeMeaning == "Finding":
+                item.ConceptCodeSequence[0].CodingSchemeDesignator = "99OTHER"
+    ds.save_as(sr_path)  # now "another vendor's" SR
+    window.open_paths([paths[0]])
+    wait_for_image(qtbot, window, paths[0], timeout=30000)
+    listed: list[tuple[str, str]] = []
+    window.resultObjectsListed.connect(listed.extend)
+    window.open_paths([str(sr_path)])
+    qtbot.waitUntil(lambda: bool(listed), timeout=20000)
+    (path, text), = listed
+    assert path == str(sr_path) and str(sr_path) in text and "not an image" in text
+    assert window.browser.problem_paths() == [str(sr_path)]
+    assert window.current_image is None and window.view.image is None
+    assert "not an image" in window.statusBar().currentMessage()
 
 
 def test_png_source_cannot_export_dicom_results(qtbot, tmp_path):

@@ -515,7 +515,8 @@ def find_stored_results(paths: Iterable[str | Path]) -> StoredResults:
     for f in files:
         try:
             obj = read_result_file(f)
-        except (OSError, ValueError, AttributeError, TypeError, KeyError, IndexError) as exc:
+        except Exception as exc:  # noqa: BLE001 - any damaged file (pydicom raises e.g.
+            # NotImplementedError for an unknown VR) is that file's problem, not the scan's
             results.errors.append((f, f"unreadable result object: {exc}"))
             continue
         if isinstance(obj, StoredReport):

@@ -110,6 +110,7 @@ class MainWindow(QMainWindow):
 
     imageShown = Signal(object)  # ImageData
     problemsReported = Signal(list)  # [(path, reason)]
+    resultObjectsListed = Signal(list)  # [(path, text)]: SR/PR/PM taken out of a scan
     scanFinished = Signal()
 
     def __init__(self, parent: QWidget | None = None, *, load_default_model: bool = False,
@@ -432,21 +433,35 @@ class MainWindow(QMainWindow):
 
         self.runner.submit("scan", work, on_result=self._on_scanned,
                            on_error=lambda exc: self._report_problems(
-                               [(", ".join(folders + files), f"scan failed: {exc}")]))
+                               [(", ".join(folders + files),
+                                 f"{', '.join(folders + files)}: scan failed: {exc}")]))
 
     def _on_scanned(self, result) -> None:
         entries, problems, stored = result
         self.browser.add_entries(entries)
         self.stored.set_results(stored)
         self._report_problems(problems)
+        listed = self.stored.listed()
         paths = [e.path for e in entries]
         self.statusBar().showMessage(
-            f"{len(paths)} image(s)" + (f", {len(problems)} could not be opened" if problems else ""),
+            f"{len(paths)} image(s)" + (f", {len(problems)} could not be opened" if problems else "")
+            + (f", {len(listed)} result object(s) listed under Studies (not images)"
+               if listed else ""),
             8000)
+        if listed:
+            self.browser_dock.show()
+            self.resultObjectsListed.emit(listed)
         self.scanFinished.emit()
         if not paths and problems:
             # nothing opened: the previous patient's image must not stay on screen
             self.show_failure(*problems[0])
+        elif not paths and listed:
+            # only result objects (e.g. another software's Parametric Map): no image to show,
+            # and the previous patient's image must not stay on screen; the view says why
+            self.show_failure(*listed[0])
+            orphans = self.stored.results.orphans()
+            if orphans:  # our report without its image: its findings, with the warning
+                self.stored.show_orphan(orphans[0])
         if paths:
             self.show_path(self.workflow.first_path(paths) if self.workflow else paths[0])
             self.runner.submit("thumbs", make_thumbnails, paths, self.cache,

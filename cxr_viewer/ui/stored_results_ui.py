@@ -75,6 +75,15 @@ def split_stored_results(
     return results, [(p, r) for p, r in problems if p not in taken]
 
 
+def foreign_text(obj: Any) -> str:
+    """What the study browser says about another software's SR / PR / Parametric Map."""
+    return (
+        f"{obj.path}: not an image: {obj.sop_class} from other software"
+        + (f" ({obj.title})" if obj.title else "")
+        + " - listed, not interpreted"
+    )
+
+
 def orphan_warning(stored: Any) -> str:
     uid = stored.source_sop_uids[0] if stored.source_sop_uids else "unknown"
     return (
@@ -182,18 +191,31 @@ class StoredResultsController(QObject):
         if browser is None:
             return
         for obj in self.results.foreign:
-            browser.add_problem(
-                str(obj.path),
-                f"{obj.path}: not an image: {obj.sop_class} from other software"
-                + (f" ({obj.title})" if obj.title else "")
-                + " - listed, not interpreted",
-            )
+            browser.add_problem(str(obj.path), foreign_text(obj))
         # files that are no result objects stay in the scan's own problem list, with its reason
         orphans = self.results.orphans()
         for stored in orphans:
             browser.add_problem(str(stored.path), f"{stored.path}: {orphan_warning(stored)}")
         if orphans and not browser.image_paths():
             self.show_orphan(orphans[0])
+
+    def listed(self) -> list[tuple[str, str]]:
+        """Every result object of the last scan with what the user is told about it: the
+        ``(path, text)`` pairs of ``MainWindow.resultObjectsListed`` (result objects are
+        not images, so the user must hear about each one the window took out of the scan)."""
+        r = self.results
+        orphans = {str(o.path) for o in r.orphans()}
+        out = [(str(o.path), foreign_text(o)) for o in r.foreign]
+        for rep in r.reports:
+            out.append((str(rep.path), f"{rep.path}: {orphan_warning(rep)}" if str(rep.path)
+                        in orphans else f"{rep.path}: stored AI report (SR), shown on its image"))
+        for hm in r.heatmaps:
+            out.append((str(hm.path), f"{hm.path}: not an image: stored AI heat maps "
+                                      "(Parametric Map), shown on their image"))
+        for view in r.views:
+            out.append((str(view.path), f"{view.path}: not an image: stored view (GSPS), "
+                                        "applied to its image"))
+        return out
 
     def show_orphan(self, stored: Any) -> None:
         """A stored result whose image is not open: its findings, with a warning, no image."""
