@@ -3,6 +3,8 @@ protocol with the change column, worklist sort, next unread and persisted read s
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
@@ -249,3 +251,17 @@ def test_prefetch_fills_the_memory_bounded_cache_and_the_limit_is_a_setting(qtbo
     assert paths[3] not in cache and paths[0] not in cache
     window.workflow.set_cache_limit_mb(64)
     assert cache.max_bytes == 64 << 20 and int(window.settings.value("prefetch/limit_mb")) == 64
+
+
+def test_default_start_opens_the_sample_with_its_prior(qtbot, window, tmp_path, monkeypatch):
+    """`make run` (no path): the sample folder is scanned, so its prior study hangs beside it."""
+    from cxr_viewer.ui.app import default_paths
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # a fresh generated sample
+    paths = default_paths()
+    assert len(paths) == 1 and Path(paths[0]).is_dir()
+    window.open_paths(paths)
+    wait_for_image(qtbot, window, Path(paths[0]) / "IM0001_CR.dcm", timeout=30000)
+    left = window.workflow.grid.visible_viewports()[0]
+    qtbot.waitUntil(lambda: left.view.image is not None, timeout=20000)
+    assert left.view.image.path == str(Path(paths[0]) / PRIOR_FILE)

@@ -39,12 +39,14 @@ def make_app(argv: list[str] | None = None) -> QApplication:
 
 
 def default_paths() -> list[str]:
-    """The generated sample study's files (made on first use; no patient data)."""
+    """The generated sample study's folder (made on first use; no patient data).
+
+    The folder, scanned recursively, not its files: it holds the current study and, in
+    ``prior/``, the same patient's prior study that the compare-with-prior layout pairs it with.
+    """
     from cxr_viewer.io.sample import sample_study_dir
 
-    folder = sample_study_dir()
-    files = sorted(str(p) for p in folder.iterdir() if p.is_file())
-    return files or [str(folder)]
+    return [str(sample_study_dir())]
 
 
 def run_gui(paths: list[str], *, load_model: bool = True) -> int:
