@@ -197,3 +197,48 @@ def test_nodes_dialog_edits_the_core_store_and_keeps_secrets_out_of_it(
     dlg2.save()
     assert shown and "local AE title" in shown[0]
     assert NodeStore.load(path).settings.ae_title == "READING1"
+
+
+def test_export_dialog_sends_a_dicom_export_to_a_configured_node(
+    qtbot, orthanc, tmp_path, monkeypatch  # noqa: F811
+):
+    """Export dialog -> DICOM Secondary Capture written, then sent to the chosen node (C-STORE);
+    the send choice exists only for DICOM formats and only when a node is configured."""
+    import pydicom
+
+    from cxr_viewer.export.annotated import ExportRequest
+    from cxr_viewer.io.loader import load_image
+    from cxr_viewer.ui.export_dialog import ExportDialog, configured_node_names, export_from_state
+    from tests.test_export_annotated import FIXED_TIME, WINDOW, make_dicom, make_prediction
+
+    monkeypatch.setenv("CXR_VIEWER_SETTINGS_DIR", str(tmp_path / "settings"))
+    assert configured_node_names() == []  # nothing configured: nothing offered
+    bare = ExportDialog(default_path=tmp_path / "x.dcm")
+    qtbot.addWidget(bare)
+    assert bare.send_combo.count() == 1 and bare.options().send_to is None
+
+    store = _store(tmp_path, orthanc)
+    store.path = NodeStore.default_path()
+    store.save()
+    assert configured_node_names() == ["orthanc"]
+    dialog = ExportDialog(default_path=tmp_path / "chest.dcm", nodes=configured_node_names())
+    qtbot.addWidget(dialog)
+    dialog.send_combo.setCurrentIndex(1)
+    dialog.format_combo.setCurrentIndex(2)  # DICOM Secondary Capture
+    options = dialog.options()
+    assert options.send_to == "orthanc" and options.path.suffix == ".dcm"
+    dialog.format_combo.setCurrentIndex(0)  # PNG: nothing to send
+    assert dialog.options().send_to is None
+
+    image = load_image(make_dicom(tmp_path / "src.dcm"))
+    request = ExportRequest(image=image, voi=WINDOW, prediction=make_prediction(image.image_id),
+                            created=FIXED_TIME)
+    job = export_from_state(None, request, options.path, send_to=options.send_to)
+    failures: list[str] = []
+    job.failed.connect(failures.append)
+    with qtbot.waitSignal(job.sent, timeout=60000) as sent:
+        pass
+    assert failures == []
+    assert "orthanc" in sent.args[0] and "C-STORE" in sent.args[0]
+    written = pydicom.dcmread(options.path, stop_before_pixels=True)
+    assert str(written.SOPInstanceUID) in orthanc.instance_uids()

@@ -60,6 +60,7 @@ class ExportOptions:
     current_view: bool = False  # False: full resolution
     include_patient_details: bool = False
     dicom_results: bool = False  # ``path`` is a folder for the SR + PM + GSPS
+    send_to: str | None = None  # name of a configured DICOM node to send the DICOM export to
 
     def apply_to(
         self, request: ExportRequest, view_region: tuple[int, int, int, int] | None
@@ -82,6 +83,7 @@ class ExportDialog(QDialog):
         default_path: str | Path = "export.png",
         can_dicom: bool = True,
         has_view_region: bool = True,
+        nodes: list[str] | tuple[str, ...] = (),
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export annotated image")
@@ -118,11 +120,21 @@ class ExportDialog(QDialog):
         region_row.addWidget(self.full_radio)
         region_row.addWidget(self.view_radio)
 
+        # DICOM exports can go on to a configured node (C-STORE or STOW-RS, as the node says);
+        # with no node configured the choice is not offered and nothing connects anywhere.
+        self.send_combo = QComboBox()
+        self.send_combo.addItem("Do not send", None)
+        for name in nodes:
+            self.send_combo.addItem(f"Send to {name}", name)
+
         form = QFormLayout()
         form.addRow("Format", self.format_combo)
         form.addRow("Image", region_row)
         form.addRow("", self.patient_check)
         form.addRow("File", path_row)
+        form.addRow("PACS", self.send_combo)
+        self.send_combo.setVisible(bool(nodes))
+        form.labelForField(self.send_combo).setVisible(bool(nodes))
 
         note = QLabel(
             f"The export keeps the current window/level, heat map and measurements, and is "
@@ -186,6 +198,7 @@ class ExportDialog(QDialog):
             current_view=self.view_radio.isChecked(),
             include_patient_details=self.patient_check.isChecked(),
             dicom_results=results,
+            send_to=self.send_combo.currentData() if ext in (".dcm", DICOM_RESULTS) else None,
         )
 
 
@@ -194,15 +207,22 @@ class ExportJob(QObject):
 
     finished = Signal(str)  # written path
     failed = Signal(str)  # one-line message (names the file and the cause)
+    sent = Signal(str)  # one line: what was sent where, and how (after ``finished``)
 
 
 class _ExportTask(QRunnable):
     def __init__(
-        self, job: ExportJob, request: ExportRequest, path: Path, dicom_results: bool = False
+        self,
+        job: ExportJob,
+        request: ExportRequest,
+        path: Path,
+        dicom_results: bool = False,
+        send_to: str | None = None,
     ) -> None:
         super().__init__()
         self.setAutoDelete(True)
         self._dicom_results = dicom_results
+        self._send_to = send_to
         self._job = job
         self._request = request
         self._path = path
@@ -219,8 +239,31 @@ class _ExportTask(QRunnable):
                 path, _shape = export_to(self._request, self._path)
         except Exception as exc:  # noqa: BLE001 - every failure goes back to the GUI thread
             self._job.failed.emit(str(exc))
-        else:
-            self._job.finished.emit(str(path))
+            return
+        self._job.finished.emit(str(path))
+        if self._send_to:
+            try:
+                self._job.sent.emit(send_export(Path(path), self._send_to))
+            except Exception as exc:  # noqa: BLE001 - reported; the export itself is written
+                self._job.failed.emit(f"{path} was written, but sending it failed: {exc}")
+
+
+def send_export(path: Path, node_name: str) -> str:
+    """Send a written DICOM export (a file, or the folder of DICOM results) to a configured node
+    (worker thread); returns one line for the status bar. Raises NetError with the node and cause.
+    """
+    from cxr_viewer.net import client
+    from cxr_viewer.net.config import NodeStore, SecretStore
+    from cxr_viewer.net.errors import NetError
+
+    store = NodeStore.load()
+    node = store.get(node_name)
+    if node is None:
+        raise NetError(node_name, "no such DICOM node in the settings (removed meanwhile?)")
+    files = sorted(path.glob("*.dcm")) if path.is_dir() else [path]
+    # No prompt from a worker thread: a secret the keyring lacks makes the send fail, said so.
+    count, how = client.send(node, files, store.settings, SecretStore(prompt=None))
+    return f"Sent {count} object(s) to {node.label} by {how}"
 
 
 _running: set[ExportJob] = set()  # keeps jobs alive until they report
@@ -232,19 +275,21 @@ def export_from_state(
     path: str | Path,
     *,
     dicom_results: bool = False,
+    send_to: str | None = None,
 ) -> ExportJob:
     """Compose and write ``request`` to ``path`` (PNG/JPEG/DICOM by extension) off the GUI thread.
 
     Connect to the returned job's ``finished(str path)`` and ``failed(str message)``. The work
     starts when control returns to the event loop, so slots connected right after this call
     never miss a fast result. ``dicom_results``: ``path`` is a folder that gets the SR, the
-    Parametric Map and the GSPS (``cxr_viewer.export.dicom_results``).
+    Parametric Map and the GSPS (``cxr_viewer.export.dicom_results``). ``send_to``: the name of
+    a configured DICOM node that gets the written DICOM object(s) afterwards (``sent`` signal).
     """
     job = ExportJob(parent)
     _running.add(job)
     job.finished.connect(lambda _p: _running.discard(job))
     job.failed.connect(lambda _m: _running.discard(job))
-    task = _ExportTask(job, request, Path(path), dicom_results)
+    task = _ExportTask(job, request, Path(path), dicom_results, send_to)
     QTimer.singleShot(0, job, lambda: QThreadPool.globalInstance().start(task))
     return job
 
@@ -262,6 +307,7 @@ def run_export_dialog(
         default_path=default_path,
         can_dicom=request.image.source_format == "DICOM" and request.image.header is not None,
         has_view_region=view_region is not None,
+        nodes=configured_node_names(),
     )
     if dialog.exec() != QDialog.DialogCode.Accepted:
         return None
@@ -271,7 +317,21 @@ def run_export_dialog(
         options.apply_to(request, view_region),
         options.path,
         dicom_results=options.dicom_results,
+        send_to=options.send_to,
     )
+
+
+def configured_node_names() -> list[str]:
+    """Names of the DICOM nodes in the settings (reads a file; opens no connection)."""
+    try:
+        from cxr_viewer.net.config import NodeStore
+        from cxr_viewer.net.errors import NetError
+    except ImportError:  # a build without networking
+        return []
+    try:
+        return [n.name for n in NodeStore.load().nodes]
+    except NetError:
+        return []
 
 
 def rgb_to_qimage(rgb: np.ndarray) -> QImage:

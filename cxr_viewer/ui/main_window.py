@@ -1004,6 +1004,7 @@ class MainWindow(QMainWindow):
                 self.settings.setValue("last_export_folder", str(Path(p).parent)),
                 self.statusBar().showMessage(f"Exported {p}", 8000)))
             job.failed.connect(lambda m: QMessageBox.warning(self, "Export failed", m))
+            job.sent.connect(lambda m: self.statusBar().showMessage(m, 8000))
 
     def copy_export(self) -> None:
         if self.current_image is None:
