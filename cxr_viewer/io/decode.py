@@ -34,11 +34,13 @@ import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from cxr_viewer.errors import ImageRefused
+
+T = TypeVar("T")
 
 #: Exceptions that are never turned into a refusal: the user or the interpreter wants out.
 FATAL: tuple[type[BaseException], ...] = (KeyboardInterrupt, SystemExit)
@@ -155,7 +157,8 @@ def pydicom_decoder_name(exc: BaseException, ts_uid: str) -> str:
     return "pydicom"
 
 
-def _quiet(fn: Callable[[], Any], notes: list[str]) -> Any:
+def quiet(fn: Callable[[], T], notes: list[str]) -> T:
+    """Run ``fn`` with warnings captured; append their messages (deduplicated) to ``notes``."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = fn()
@@ -168,10 +171,10 @@ def _quiet(fn: Callable[[], Any], notes: list[str]) -> Any:
 
 def _decode_pydicom(ds: Any, frame: int | None, notes: list[str]) -> np.ndarray:
     if frame is None:
-        return np.asarray(_quiet(lambda: ds.pixel_array, notes))
+        return np.asarray(quiet(lambda: ds.pixel_array, notes))
     from pydicom.pixels import pixel_array
 
-    return np.asarray(_quiet(lambda: pixel_array(ds, index=frame), notes))
+    return np.asarray(quiet(lambda: pixel_array(ds, index=frame), notes))
 
 
 def _int_attr(ds: Any, keyword: str, default: int) -> int:
@@ -340,7 +343,7 @@ def decode_pixels(
     if preferred is not None:
         try:
             with _native_stderr_held() as ok:
-                fast = _quiet(lambda: preferred(ds, frame, n_frames), notes)
+                fast = quiet(lambda: preferred(ds, frame, n_frames), notes)
                 ok[0] = True
         except FATAL:
             raise
@@ -371,7 +374,7 @@ def decode_pixels(
     name, decode = fallback
     try:
         with _native_stderr_held() as ok:
-            arr = _quiet(lambda: decode(ds, frame, n_frames), notes)
+            arr = quiet(lambda: decode(ds, frame, n_frames), notes)
             ok[0] = True
     except FATAL:
         raise

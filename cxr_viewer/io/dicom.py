@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
 from cxr_viewer.errors import ImageRefused
 from cxr_viewer.io.decode import FATAL, decode_pixels
+from cxr_viewer.io.decode import quiet as _quiet
 from cxr_viewer.io.overlays import read_overlays
 from cxr_viewer.io.types import ImageData, PixelSpacing, VOILut, VOIWindow
 
@@ -55,20 +55,6 @@ DISPLAY_TAGS = (
 )
 
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
-
-T = TypeVar("T")
-
-
-def _quiet(fn: Callable[[], T], notes: list[str]) -> T:
-    """Run ``fn`` with warnings captured; append their messages (deduplicated) to ``notes``."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = fn()
-    for w in caught:
-        msg = " ".join(str(w.message).split())
-        if msg and msg not in notes:
-            notes.append(msg)
-    return result
 
 
 def _ts_name(ds: Any) -> tuple[str, str]:
