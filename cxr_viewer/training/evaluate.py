@@ -456,10 +456,15 @@ def finalize_bundle(
 ) -> Path:
     """Evaluate a trained model and write the bundle (``model.keras`` + ``model.json``) and the
     report into ``cfg.bundle_dir`` and ``cfg.report_dir``."""
-    if cfg.calibration_fraction > 0:
-        return _finalize_v2(cfg, model_path, cam_layer, log)
     model = load_keras_model(model_path)
-    result = evaluate_split(cfg, model, cam_layer, thresholds=None, log=log)
+    if cfg.calibration_fraction > 0:  # a 2.0 card: calibration, operating points, Abnormal
+        from cxr_viewer.training.evaluate_v2 import evaluate_v2
+
+        result = evaluate_v2(cfg, model, cam_layer, log=log)
+        build, write = build_card_v2, write_report_v2
+    else:
+        result = evaluate_split(cfg, model, cam_layer, thresholds=None, log=log)
+        build, write = build_card, write_report
     bundle = Path(cfg.bundle_dir)
     bundle.mkdir(parents=True, exist_ok=True)
     weights = bundle / "model.keras"
@@ -467,39 +472,13 @@ def finalize_bundle(
         shutil.copyfile(model_path, weights)
     timing_path = Path(cfg.run_dir) / "timing.json"
     timing = json.loads(timing_path.read_text()) if timing_path.is_file() else None
-    card = build_card(cfg, result, cam_layer, sha256_file(weights), timing,
-                      describe_architecture(model, cfg))
+    card = build(cfg, result, cam_layer, sha256_file(weights), timing,
+                 describe_architecture(model, cfg))
     card.metrics["config"] = cfg.to_dict()
     card.save(bundle / "model.json")
     ModelCard.load(bundle / "model.json")  # the card we wrote must pass validation
     if cfg.report_dir:
-        write_report(card, result, cfg.report_dir)
-    if log:
-        print(f"bundle written: {bundle} (mean AUROC {result['mean_auroc_scored']})", flush=True)
-    return bundle
-
-
-def _finalize_v2(
-    cfg: TrainConfig, model_path: str | Path, cam_layer: str | None, log: bool = False
-) -> Path:
-    from cxr_viewer.training.evaluate_v2 import evaluate_v2
-
-    model = load_keras_model(model_path)
-    result = evaluate_v2(cfg, model, cam_layer, log=log)
-    bundle = Path(cfg.bundle_dir)
-    bundle.mkdir(parents=True, exist_ok=True)
-    weights = bundle / "model.keras"
-    if Path(model_path).resolve() != weights.resolve():
-        shutil.copyfile(model_path, weights)
-    timing_path = Path(cfg.run_dir) / "timing.json"
-    timing = json.loads(timing_path.read_text()) if timing_path.is_file() else None
-    card = build_card_v2(cfg, result, cam_layer, sha256_file(weights), timing,
-                         describe_architecture(model, cfg))
-    card.metrics["config"] = cfg.to_dict()
-    card.save(bundle / "model.json")
-    ModelCard.load(bundle / "model.json")  # the card we wrote must pass validation
-    if cfg.report_dir:
-        write_report_v2(card, result, cfg.report_dir)
+        write(card, result, cfg.report_dir)
     if log:
         print(f"bundle written: {bundle} (mean AUROC {result['mean_auroc_scored']})", flush=True)
     return bundle
