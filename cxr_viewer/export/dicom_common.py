@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from cxr_viewer import __version__
+from cxr_viewer import DISCLAIMER, __version__
 from cxr_viewer.export.annotated import ExportError
 from cxr_viewer.fsutil import atomic_path
 from cxr_viewer.io.types import ImageData
@@ -28,6 +28,32 @@ PR_SERIES_NUMBER = 9904
 SR_SERIES_DESCRIPTION = "AI findings (SR)"
 PM_SERIES_DESCRIPTION = "AI heat maps"
 PR_SERIES_DESCRIPTION = "Presentation state"
+
+
+def model_equipment(
+    model_name: str, model_version: str, weights_sha256: str, contribution: str
+) -> list[Any]:
+    """The Contributing Equipment Sequence item naming the AI model (empty without a model).
+
+    ``contribution`` says what the model contributed (e.g. "heat maps (gradcam)"); the
+    disclaimer is always appended.
+    """
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    if not model_name:
+        return []
+    return [
+        hd.ContributingEquipment(
+            manufacturer=MANUFACTURER,
+            purpose_of_reference=codes.DCM.ProcessingEquipment,
+            manufacturer_model_name=model_name[:64],
+            software_versions=[model_version[:64] or "unknown", f"sha256:{weights_sha256[:57]}"],
+            contribution_description=(
+                f"AI algorithm {model_name} version {model_version}: {contribution}{DISCLAIMER}"
+            )[:1024],
+        )
+    ]
 
 
 def require_dicom_source(image: ImageData, what: str) -> Any:

@@ -29,6 +29,7 @@ from cxr_viewer.export.dicom_common import (
     PM_SERIES_DESCRIPTION,
     PM_SERIES_NUMBER,
     SOFTWARE_VERSION,
+    model_equipment,
     quiet_source_names,
     require_dicom_source,
     save_dataset,
@@ -130,7 +131,6 @@ def build_parametric_map(
         A non-DICOM source, missing UIDs, maps of another image or of another size, no maps.
     """
     import highdicom as hd
-    from pydicom.sr.codedict import codes
     from pydicom.uid import ExplicitVRLittleEndian, RLELossless
 
     ref = require_dicom_source(image, "Parametric Map")
@@ -168,23 +168,9 @@ def build_parametric_map(
         ]
         for i, finding in enumerate(findings)
     ]
-    equipment = []
-    if model_name:
-        equipment.append(
-            hd.ContributingEquipment(
-                manufacturer=MANUFACTURER,
-                purpose_of_reference=codes.DCM.ProcessingEquipment,
-                manufacturer_model_name=model_name[:64],
-                software_versions=[
-                    model_version[:64] or "unknown",
-                    f"sha256:{weights_sha256[:57]}",
-                ],
-                contribution_description=(
-                    f"AI algorithm {model_name} version {model_version}: heat maps "
-                    f"({cams.method}). {DISCLAIMER}"
-                )[:1024],
-            )
-        )
+    equipment = model_equipment(
+        model_name, model_version, weights_sha256, f"heat maps ({cams.method}). "
+    )
     if compress is None:
         compress = _rle_available()
     with quiet_source_names():

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from cxr_viewer import DISCLAIMER, __version__
+from cxr_viewer import __version__
 from cxr_viewer.export.annotated import (
     METHOD_LABELS,
     ExportError,
@@ -27,10 +27,10 @@ from cxr_viewer.export.annotated import (
     describe_voi,
     summary_lines,
 )
+from cxr_viewer.export.dicom_common import MANUFACTURER, model_equipment
 
 SERIES_DESCRIPTION = "AI second opinion"
 SERIES_NUMBER = 9901  # high, so the capture sorts after the acquired series
-MANUFACTURER = "cxr-viewer"
 
 _UID_RE = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
 _OPPOSITE = str.maketrans("LRAPHF", "RLPAFH")
@@ -105,7 +105,6 @@ def build_secondary_capture(rgb: np.ndarray, request: ExportRequest):  # -> high
     """
     import highdicom as hd
     from pydicom.dataset import Dataset
-    from pydicom.sr.codedict import codes
     from pydicom.uid import ExplicitVRLittleEndian
 
     image = request.image
@@ -129,19 +128,7 @@ def build_secondary_capture(rgb: np.ndarray, request: ExportRequest):  # -> high
     model_name = pred.model_name if pred is not None else (card.name if card else "")
     model_version = pred.model_version if pred is not None else (card.version if card else "")
     weights = pred.weights_sha256 if pred is not None else (card.weights_sha256 if card else "")
-    equipment = []
-    if model_name:
-        equipment.append(
-            hd.ContributingEquipment(
-                manufacturer=MANUFACTURER,
-                purpose_of_reference=codes.DCM.ProcessingEquipment,
-                manufacturer_model_name=model_name[:64],
-                software_versions=[model_version[:64], f"sha256:{weights[:57]}"],
-                contribution_description=(
-                    f"AI algorithm {model_name} version {model_version}: {DISCLAIMER}"
-                )[:1024],
-            )
-        )
+    equipment = model_equipment(model_name, model_version, weights, "")
 
     source_orientation = [str(v) for v in (ref.get("PatientOrientation") or [])]
     known = len(source_orientation) == 2 and all(source_orientation)
