@@ -157,6 +157,7 @@ def query_prior(
     secrets: SecretStore | None,
     current: StudyRef,
     on_query: Callable[[Node], None] | None = None,
+    on_error: Callable[[str], None] | None = None,
 ) -> tuple[tuple[Node, StudyMatch, StudyRef] | None, list[str]]:
     """Ask every node for the patient's CR/DX studies; the most recent one before ``current``.
 
@@ -175,11 +176,12 @@ def query_prior(
         try:
             matches = client.find(node, settings, secrets, patient_id=pid,
                                   modality=PRIOR_MODALITIES)
-        except NetError as exc:
-            errors.append(str(exc))
-            continue
         except Exception as exc:  # noqa: BLE001 - one node's fault must not stop the others
-            errors.append(f"{node.label}: {type(exc).__name__}: {exc}")
+            why = str(exc) if isinstance(exc, NetError) else (
+                f"{node.label}: {type(exc).__name__}: {exc}")
+            errors.append(why)
+            if on_error is not None:
+                on_error(why)
             continue
         refs = {m.study_uid: StudyRef(m.study_uid, m.patient_id, parse_da(m.study_date), (),
                                       "/".join(m.modalities), m.description)
@@ -255,10 +257,9 @@ def look_for_prior(
     floor = max((d for d in (have, found.date if found else None) if d is not None),
                 default=None)
     best, errors = query_prior(nodes, settings, secrets, current,
-                               on_query=lambda n: tell("querying", source=n.label))
+                               on_query=lambda n: tell("querying", source=n.label),
+                               on_error=lambda e: tell("error", text=e))
     queried = tuple(n.label for n in nodes)
-    for e in errors:
-        tell("error", text=e)
     if best is None:
         return PriorResult(key, found, source, tuple(errors), queried)
     node, match, ref = best

@@ -128,7 +128,12 @@ class PriorLookup(QObject):
         from cxr_viewer.net.config import NetSettings
 
         limit = (settings or NetSettings()).cache_limit_mb * 1024 * 1024
-        return StudyCache(default_cache_dir(), limit)
+        folder = default_cache_dir()
+        cache = getattr(self, "_study_cache", None)
+        if cache is None or cache.folder != folder or cache.limit_bytes != limit:
+            # one instance for every lookup: a study being retrieved is never evicted by another
+            cache = self._study_cache = StudyCache(folder, limit)
+        return cache
 
     def _start(self, study: StudyRef, prior: StudyRef | None) -> None:
         from cxr_viewer.net.priors import look_for_prior
