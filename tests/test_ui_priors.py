@@ -1,5 +1,5 @@
 """Compare with prior beyond the open folders (issue 14): a prior in the local study cache, a
-prior found by a PACS query on a real Orthanc and retrieved in the background (C-GET and
+prior found by a PACS query on a real Orthanc and retrieved in the background (C-GET, C-MOVE,
 DICOMweb), a prior that arrives after the user moved on (dropped), a node that is down, and the
 setting that turns the PACS lookup off. The generated sample's current + prior pair is the data.
 """
@@ -131,7 +131,7 @@ def test_undated_pngs_ask_no_cache_and_no_pacs(qtbot, window, tmp_path):
     assert window.workflow.priors.lookups == 0 and window.workflow.prior is None
 
 
-@pytest.mark.parametrize("method", ["c-get", "dicomweb"])
+@pytest.mark.parametrize("method", ["c-get", "c-move", "dicomweb"])
 def test_prior_on_the_pacs_is_retrieved_and_hung(qtbot, window, sample, tmp_path, method,
                                                  orthanc):  # noqa: F811
     for name in (*CURRENT_FILES, PRIOR_FILE):
