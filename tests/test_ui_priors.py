@@ -227,3 +227,22 @@ def test_a_node_that_is_down_is_reported_and_the_gui_goes_on(qtbot, window, samp
     # a failed node is asked again the next time the study is shown
     key = result.for_study
     assert key not in wf.priors.known
+
+
+def test_a_more_recent_prior_in_the_cache_replaces_the_one_in_the_open_folder(
+    qtbot, window, sample, tmp_path
+):
+    """The open folder has the 2023-10-02 prior; the cache a later one of the same patient
+    (2023-12-01): the most recent prior hangs, whichever source holds it."""
+    cache = StudyCache(default_cache_dir())
+    newer = _put_in_cache(cache, _variant(sample / PRIOR_FILE, StudyDate="20231201"))
+    wf = window.workflow
+    with qtbot.waitSignal(wf.priors.finished, timeout=30000):
+        window.open_paths([str(sample)])
+    wait_for_image(qtbot, window, sample / CURRENT_FILES[0])
+    qtbot.waitUntil(lambda: wf.prior is not None and wf.prior.paths[0] == str(newer),
+                    timeout=20000)
+    left = _left(window)
+    qtbot.waitUntil(lambda: left.view.image is not None and left.view.image.path == str(newer),
+                    timeout=20000)
+    assert left.title.text() == "Prior 2023-12-01, 1 month earlier"
