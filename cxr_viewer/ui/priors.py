@@ -207,6 +207,8 @@ class PriorLookup(QObject):
 
     def _offer(self, key: str, ref: StudyRef, source: str) -> None:
         if self.workflow.offer_prior(key, ref):
+            if source == "local cache":
+                self._say("Prior from the local study cache", 5000)
             self.found.emit(key, ref, source)
 
     # ------------------------------------------------------------------ shutdown
