@@ -55,9 +55,52 @@ win.analysis.failed.connect(lambda m: (got.append(m), loop.quit()))
 win.open_paths(sample[:1])
 QTimer.singleShot(240_000, loop.quit)
 loop.exec()
+# the prior lookup (local cache; a PACS only when a node is configured) has run too
+lookup = win.workflow.priors
+while lookup.lookups and lookup._inflight:
+    app.processEvents()
+print("prior lookups:", lookup.lookups, "of which PACS:", lookup.pacs_lookups)
 win.shutdown(); win.close()
 assert got and not isinstance(got[0], str), got
 print("GUI analysed:", type(got[0]).__name__)
+"""
+
+PRIOR_JOB = r"""
+import os, shutil, tempfile
+from pathlib import Path
+from PySide6.QtCore import QEventLoop, QTimer
+from cxr_viewer.io.sample import PRIOR_FILE, generate_sample_study
+from cxr_viewer.net.cache import StudyCache, default_cache_dir
+sample = Path(tempfile.mkdtemp()) / "sample"
+generate_sample_study(sample)
+current = Path(tempfile.mkdtemp()) / "current"
+current.mkdir()
+for name in ("IM0001_CR.dcm", "IM0002_DX.dcm"):
+    shutil.copy(sample / name, current / name)
+import pydicom
+prior = pydicom.dcmread(sample / PRIOR_FILE)
+cache = StudyCache(default_cache_dir())
+cache.begin(prior.StudyInstanceUID)
+cache.write_instance(prior.StudyInstanceUID, prior.SOPInstanceUID, (sample / PRIOR_FILE).read_bytes())
+cache.finish(prior.StudyInstanceUID, True)
+
+from cxr_viewer.ui.app import make_app
+from cxr_viewer.ui.main_window import MainWindow
+app = make_app()
+win = MainWindow()
+win.show()
+loop = QEventLoop()
+done = []
+win.workflow.priors.finished.connect(lambda key, result: (done.append(result), loop.quit()))
+win.open_paths([str(current)])
+QTimer.singleShot(60_000, loop.quit)
+loop.exec()
+lookup = win.workflow.priors
+assert done and done[0].ref is not None, done
+assert win.workflow.prior is not None and win.workflow.prior.key == prior.StudyInstanceUID
+print("prior from", done[0].source, "lookups", lookup.lookups, "pacs", lookup.pacs_lookups)
+assert lookup.pacs_lookups == 0
+win.shutdown(); win.close()
 """
 
 
@@ -80,6 +123,30 @@ def test_main_job_opens_no_network_connection(tmp_path) -> None:
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "GUI analysed: CamResult" in out.stdout
+    line = [x for x in out.stdout.splitlines() if x.startswith("ATTEMPTS=")][-1]
+    attempts = json.loads(line.removeprefix("ATTEMPTS="))
+    assert attempts == [], f"network activity: {attempts}"
+
+
+def test_prior_lookup_opens_no_connection_without_a_node(tmp_path) -> None:
+    """Opening a dated study runs the prior lookup (issue 14); with no node configured it reads
+    the local cache (and finds the prior there) and touches no network."""
+    code = GUARD + PRIOR_JOB + "\nprint('ATTEMPTS=' + json.dumps(attempts))\n"
+    env = {
+        k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")
+    } | {
+        "QT_QPA_PLATFORM": "offscreen",
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "CXR_VIEWER_SETTINGS_DIR": str(tmp_path / "settings"),
+        "CXR_VIEWER_DATA_DIR": str(tmp_path / "data"),
+        "HOME": str(tmp_path),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "prior from local cache" in out.stdout
     line = [x for x in out.stdout.splitlines() if x.startswith("ATTEMPTS=")][-1]
     attempts = json.loads(line.removeprefix("ATTEMPTS="))
     assert attempts == [], f"network activity: {attempts}"

@@ -33,6 +33,8 @@ CORPUS_FILES = {
 def isolated_settings(tmp_path, monkeypatch) -> Path:
     folder = tmp_path / "settings"
     monkeypatch.setenv("CXR_VIEWER_SETTINGS_DIR", str(folder))
+    # the study cache too: the prior lookup reads it whenever a dated study is shown
+    monkeypatch.setenv("CXR_VIEWER_DATA_DIR", str(tmp_path / "data"))
     return folder
 
 

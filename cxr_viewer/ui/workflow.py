@@ -191,6 +191,11 @@ class ReadingWorkflow(QObject):
         limit = menu.addAction("Prefetch memory limit...")
         limit.triggered.connect(self.ask_cache_limit)
         self.reading_menu = menu
+        # priors from the local study cache and a PACS query (cxr_viewer.ui.priors)
+        from cxr_viewer.ui.priors import PriorLookup
+
+        self.priors = PriorLookup(self)
+        self.priors.install(menu)
         # zoom, rotate, flip, invert, frames: on the active (outlined) viewport
         own = w._handlers()
         for name in ROUTED_ACTIONS:
@@ -339,6 +344,8 @@ class ReadingWorkflow(QObject):
         self.prefetch()
         refs = self.study_refs()
         prior = find_prior(study, refs) if (study is not None and self.compare_enabled) else None
+        if hasattr(self, "priors"):  # a more recent prior already found in the cache / on the PACS
+            prior = self.priors.best(study if self.compare_enabled else None, prior)
         self.prior = prior
         if prior is None:
             self._hide_comparison()
@@ -347,6 +354,25 @@ class ReadingWorkflow(QObject):
                 self.grid.set_layout("1x1")
                 self.protocol_layout = False
             return
+        self._hang_prior(study, prior)
+
+    def offer_prior(self, study_key: str, prior: StudyRef) -> bool:
+        """A prior found outside the open folders (local cache, PACS) for ``study_key``: hung
+        when that study is still the one being read and the prior is more recent than the one on
+        screen; a result for another study (the user moved on) is dropped. Returns whether it
+        was hung."""
+        study = self.current_study
+        if study is None or study.key != study_key or not self.compare_enabled:
+            return False
+        if self.prior is not None and (self.prior.key == prior.key
+                                       or (self.prior.date, self.prior.key) >= (prior.date,
+                                                                                prior.key)):
+            return False
+        self.prior = prior
+        self._hang_prior(study, prior)
+        return True
+
+    def _hang_prior(self, study: StudyRef, prior: StudyRef) -> None:
         # the hanging protocol: the most recent prior left, the current right
         vp = self.prior_vp or self.grid.secondary(0)
         self.prior_vp = vp
@@ -356,7 +382,7 @@ class ReadingWorkflow(QObject):
         self.protocol_layout = True
         self.grid.sync.names = {id(vp.view): "prior", id(self.grid.primary.view): "current"}
         caption = interval_text(prior.date, study.date)
-        deid = self.window.deidentified
+        deid = self.grid.deidentified  # (the window's flag follows the toggle later)
         self.prior_caption = caption
         self.grid.primary.set_title("Current" if deid else f"Current {study.date.isoformat()}")
         self.load_into(vp, prior.paths[0], "Prior" if deid else caption)
@@ -376,7 +402,7 @@ class ReadingWorkflow(QObject):
         cur_path = self.window.current_path
         cur = self.predictions.get(cur_path) if cur_path else None
         pri = self.predictions.get(self.prior.paths[0])
-        caption = "Prior" if self.window.deidentified else self.prior_caption
+        caption = "Prior" if self.grid.deidentified else self.prior_caption
         self.comparison_label.setVisible(True)
         if cur is None or pri is None:
             why = self.failures.get(self.prior.paths[0])
