@@ -109,17 +109,30 @@ def test_render_matches_dcmtk_reference(corpus_dir, tmp_path):
         assert d.max() <= 1 and d.mean() <= 0.75, (stem, d.max(), d.mean())
 
 
+GH177 = "fo-dicom__GH177_D_CLUNIE_CT1_IVRLE_BigEndian_undefined_length.dcm"
+
+
 @pytest.mark.corpus
-def test_render_refused_corpus_file(corpus_dir, tmp_path):
-    r = cli(
-        "render",
-        corpus_dir / "corpus" / "fo-dicom__GH177_D_CLUNIE_CT1_IVRLE_BigEndian_undefined_length.dcm",
-        tmp_path / "x.png",
-    )
+def test_render_refused_malformed_file(corpus_dir, tmp_path):
+    """GH177 without the Sequence Delimitation Item of its UN sequence: no parse applies."""
+    data = (corpus_dir / "corpus" / GH177).read_bytes()
+    damaged = tmp_path / "damaged.dcm"
+    damaged.write_bytes(data.replace(b"\xfe\xff\xdd\xe0\x00\x00\x00\x00", b"", 1))
+    r = cli("render", damaged, tmp_path / "x.png")
     assert r.returncode == 2
     assert "1.2.840.10008.1.2.2" in r.stderr and "Traceback" not in r.stderr
     assert r.stderr.count("\n") == 1 and r.stderr.startswith("error: ")
     assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.corpus
+def test_render_cp246_file_equals_dcmtk(corpus_dir, tmp_path):
+    """GH177 itself (undefined-length UN sequence, PS3.5 6.2.2): dcmtk's render, exactly."""
+    out = tmp_path / "x.png"
+    r = cli("render", corpus_dir / "corpus" / GH177, out, "--window", "-884.5", "4279")
+    assert r.returncode == 0, r.stderr
+    ref = _png(corpus_dir / "reference" / f"{GH177[:-4]}__ww.png").astype(int)
+    assert np.array_equal(_png(out).astype(int), ref)
 
 
 @pytest.mark.corpus

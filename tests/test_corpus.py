@@ -12,7 +12,8 @@ and ``wl1`` with them off, as dcmtk made them. ``wi1`` PNGs are not kept in the 
 (identical to ``ww``).
 
 Files with references that are refused (each listed with the reason in REFUSED_WITH_REFERENCE):
-they must be refused with :class:`ImageRefused` and a message naming the transfer syntax.
+they must be refused with :class:`ImageRefused` and a message naming the transfer syntax. Since
+the CP-246 reading (io/cp246.py) there are none: every dcmtk reference is matched.
 """
 
 from __future__ import annotations
@@ -37,10 +38,11 @@ pytestmark = [pytest.mark.corpus, pytest.mark.slow]
 LOSSY_JPEG = {"1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51"}
 
 #: Files that have dcmtk references but cannot be decoded here -> refused, message must hold this.
-REFUSED_WITH_REFERENCE = {
-    # Deliberately malformed big-endian file (undefined lengths) that pydicom cannot parse.
-    "fo-dicom__GH177_D_CLUNIE_CT1_IVRLE_BigEndian_undefined_length.dcm": "1.2.840.10008.1.2.2",
-}
+REFUSED_WITH_REFERENCE: dict[str, str] = {}
+
+#: Explicit VR Big Endian with an undefined-length UN sequence in Implicit VR Little Endian
+#: (PS3.5 6.2.2, CP-246): pydicom's strict read fails, io/cp246.py reads it as dcmtk does.
+CP246_READ = "fo-dicom__GH177_D_CLUNIE_CT1_IVRLE_BigEndian_undefined_length.dcm"
 
 #: Files pylibjpeg refuses that imagecodecs' libjpeg-turbo decodes (io/decode.py: the fallback
 #: for .53/.55, the first choice for lossy .51); each must match every dcmtk reference byte for
@@ -181,7 +183,7 @@ def test_reference_renders_match_dcmtk(corpus_dir, corpus, renderers, variant):
             passed += 1
     assert not failures, "\n".join(failures)
     # Guard against a vacuous pass: counts as measured when this test was written.
-    expected_min = {"ww": 68, "mm": 50, "wl1": 3}[variant]
+    expected_min = {"ww": 69, "mm": 50, "wl1": 3}[variant]
     assert passed >= expected_min, (passed, refused)
 
 
@@ -227,7 +229,7 @@ def test_default_render_matches_ww(corpus_dir, corpus, renderers):
         else:
             passed += 1
     assert not failures, "\n".join(failures)
-    assert passed >= 68
+    assert passed >= 69
 
 
 def test_every_file_renders_or_is_refused(corpus_dir, corpus):
@@ -267,6 +269,42 @@ def test_fallback_decoded_files_match_dcmtk_exactly(corpus_dir, corpus, renderer
         assert out.shape == ref.shape and int(np.abs(out - ref).max()) == 0, row["png"]
         pngs += 1
     assert pngs == 9
+
+
+def test_cp246_file_matches_dcmtk_exactly_and_says_how_it_was_read(corpus_dir, corpus, renderers):
+    """GH177: refused until the CP-246 reading; now dcmtk's render byte for byte, with a note.
+
+    Its stored values are the big endian Pixel Data bytes of the file itself, and the UN
+    sequence holds what dcmdump shows: one item with the referenced SOP class and instance.
+    """
+    image = corpus[CP246_READ]
+    assert isinstance(image, ImageData), image
+    assert any(
+        "(0008,2112) SourceImageSequence: VR UN with undefined length" in n
+        and "Implicit VR Little Endian (PS3.5 6.2.2, CP-246)" in n
+        for n in image.notes
+    ), image.notes
+    assert str(image.header.file_meta.TransferSyntaxUID) == "1.2.840.10008.1.2.2"
+    (row,) = [r for r in _rows(corpus_dir) if r["file"] == CP246_READ]
+    voi = VOI.window(float(row["center"]), float(row["width"]))
+    ref = _reference(corpus_dir, row["png"])
+    for out in (renderers[CP246_READ].render(voi), render_display(image, voi)):
+        assert out.shape == ref.shape and int(np.abs(out - ref).max()) == 0
+    # The default (min-max) window is the one dcmtk reported, so the default render is exact.
+    assert _compare(renderers[CP246_READ].render(default_preset(image).resolve(image)), ref,
+                    lossy=False, exact=True) is None
+    data = (corpus_dir / "corpus" / CP246_READ).read_bytes()
+    at = data.index(b"\x7f\xe0\x00\x10OW")  # (7FE0,0010) OW, big endian, 32-bit length
+    assert int.from_bytes(data[at + 8 : at + 12], "big") == 512 * 512 * 2
+    raw = np.frombuffer(data[at + 12 : at + 12 + 512 * 512 * 2], ">i2").reshape(1, 512, 512)
+    np.testing.assert_array_equal(image.stored, raw)
+    (item,) = image.header.SourceImageSequence
+    assert item.ReferencedSOPClassUID == "1.2.840.10008.5.1.4.1.1.2"
+    assert item.ReferencedSOPInstanceUID == "1.3.6.1.4.1.5962.1.1.1.1.1.20031208063649.855"
+    # Nothing else in the corpus needed it.
+    others = [k for k, v in corpus.items() if isinstance(v, ImageData) and k != CP246_READ
+              and any("CP-246" in n for n in v.notes)]
+    assert others == []
 
 
 def test_lut_renderer_equals_reference_path(corpus):

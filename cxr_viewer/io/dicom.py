@@ -134,9 +134,11 @@ def read_dataset(path: str | Path, *, stop_before_pixels: bool = False) -> tuple
     except FATAL:
         raise
     except BaseException as exc:  # noqa: BLE001 - pydicom raises many types on garbage input
-        raise ImageRefused(
-            p, f"not a readable DICOM file{_file_meta_ts(p)} ({type(exc).__name__}: {exc})"
-        ) from exc
+        ds = _read_cp246(p, exc, stop_before_pixels, notes)
+        if ds is None:
+            raise ImageRefused(
+                p, f"not a readable DICOM file{_file_meta_ts(p)} ({type(exc).__name__}: {exc})"
+            ) from exc
     if len(ds) == 0:
         if getattr(ds, "file_meta", None) is not None and len(ds.file_meta):
             raise ImageRefused(
@@ -162,6 +164,38 @@ def read_dataset(path: str | Path, *, stop_before_pixels: bool = False) -> tuple
     if not has_known:
         raise ImageRefused(p, "not a DICOM file (no recognisable DICOM attributes)")
     return ds, notes
+
+
+def _read_cp246(p: str, error: BaseException, stop_before_pixels: bool, notes: list[str]) -> Any:
+    """The one tolerant re-read, after pydicom's strict read of ``p`` failed with ``error``.
+
+    Explicit VR Big Endian files whose undefined-length UN elements hold their sequence in
+    Implicit VR Little Endian, as PS3.5 6.2.2 requires and dcmtk reads (see io/cp246.py).
+    ``None`` (the caller refuses the file with ``error``) for anything else.
+    """
+    import io
+
+    import pydicom
+
+    from cxr_viewer.io.cp246 import MAX_FILE_BYTES, note, reencode_un_sequences
+
+    try:
+        if Path(p).stat().st_size > MAX_FILE_BYTES:
+            return None
+        fixed = reencode_un_sequences(Path(p).read_bytes())
+        if fixed is None:
+            return None
+        data, described = fixed
+        ds = _quiet(
+            lambda: pydicom.dcmread(io.BytesIO(data), stop_before_pixels=stop_before_pixels),
+            notes,
+        )
+    except FATAL:
+        raise
+    except BaseException:  # noqa: BLE001 - the tolerant read failed too: refuse as before
+        return None
+    notes.append(note(described, error))
+    return ds
 
 
 def _get(ds: Any, keyword: str, default: Any = None) -> Any:
