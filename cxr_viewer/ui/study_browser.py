@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QByteArray, QMimeData, QSize, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QIcon, QImage, QPixmap
+from PySide6.QtGui import QBrush, QColor, QDrag, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
@@ -76,6 +76,19 @@ class StudyTree(QTreeWidget):
         paths = [p for p in (first_image_path(i) for i in items) if p]
         mime.setData(PATHS_MIME, QByteArray("\n".join(paths).encode("utf-8")))
         return mime
+
+    def startDrag(self, supported_actions) -> None:  # noqa: N802 - Qt API
+        """A copy, never a move: Qt's default would remove the dragged items from the tree
+        when a viewport accepted a move."""
+        items = [i for i in self.selectedItems() if first_image_path(i)]
+        if not items:
+            return
+        drag = QDrag(self)
+        drag.setMimeData(self.mimeData(items))
+        icon = items[0].icon(0)
+        if not icon.isNull():
+            drag.setPixmap(icon.pixmap(THUMB_SIZE // 2, THUMB_SIZE // 2))
+        drag.exec(Qt.DropAction.CopyAction, Qt.DropAction.CopyAction)
 
 
 class StudyBrowser(QWidget):

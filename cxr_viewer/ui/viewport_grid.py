@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QEvent, QObject, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from cxr_viewer.ui.heat_overlay import ViewportAI
@@ -79,12 +79,14 @@ class Viewport(QFrame):
             self.activated.emit(self)
         elif t in (QEvent.Type.DragEnter, QEvent.Type.DragMove):
             if _dropped_path(event):
-                event.acceptProposedAction()
+                event.setDropAction(Qt.DropAction.CopyAction)  # the source keeps its item
+                event.accept()
                 return True
         elif t == QEvent.Type.Drop:
             path = _dropped_path(event)
             if path:
-                event.acceptProposedAction()
+                event.setDropAction(Qt.DropAction.CopyAction)
+                event.accept()
                 self.activated.emit(self)
                 self.pathDropped.emit(self, path)
                 return True
