@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QWidget,
@@ -53,6 +54,9 @@ from cxr_viewer.worklist import (
 log = logging.getLogger(__name__)
 
 POLL_MS = 120  # how often the background pass looks for an idle TensorFlow thread
+#: pass results arriving within this time share one study-list and progress update (every
+#: Python -> Qt call of the GUI thread may wait for the GIL the TensorFlow thread holds)
+PASS_REFRESH_MS = 250
 PREFETCH_COUNT = 2
 #: view actions that act on the active viewport (the window's own handler for the primary)
 ROUTED_ACTIONS = {
@@ -188,6 +192,13 @@ class ReadingWorkflow(QObject):
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)
         self._timer.timeout.connect(self._pump)
+        # pass results: one coalesced update of the study list and the progress
+        self._pass_refresh = QTimer(self)
+        self._pass_refresh.setSingleShot(True)
+        self._pass_refresh.setInterval(PASS_REFRESH_MS)
+        self._pass_refresh.timeout.connect(self._flush_pass_results)
+        # study key -> (score text, bold, tree node) as shown in the browser
+        self._shown: dict[str, tuple[str, bool, Any]] = {}
 
     # ================================================================== hooks
     def handlers(self) -> dict[str, Any]:
@@ -242,6 +253,8 @@ class ReadingWorkflow(QObject):
         row = QHBoxLayout(bar)
         row.setContentsMargins(0, 0, 0, 0)
         self.pass_label = QLabel("AI worklist: not run")
+        # its text changes with every result: no relayout of the dock for that
+        self.pass_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.pass_bar = QProgressBar()
         self.pass_bar.setMaximumHeight(14)
         self.pass_bar.setTextVisible(False)
@@ -743,12 +756,22 @@ class ReadingWorkflow(QObject):
             self.failures[path] = error_message(result)
         else:
             self.predictions[path] = result
+        if self.prior is not None and path == self.prior.paths[0]:
+            self._update_comparison()
+        if self.pass_pending():
+            # more to come: the study list and progress follow in one update per
+            # PASS_REFRESH_MS, not one per result (the reader's drag keeps the GUI thread)
+            if not self._pass_refresh.isActive():
+                self._pass_refresh.start()
+        else:
+            self._flush_pass_results()  # the pass is over: its final state at once
+
+    def _flush_pass_results(self) -> None:
+        self._pass_refresh.stop()
         if not self._queue:
             self.pass_cancel.setEnabled(False)
         self._show_pass_progress()
         self._refresh_browser()
-        if self.prior is not None and path == self.prior.paths[0]:
-            self._update_comparison()
 
     # ================================================================== worklist
     def worklist(self) -> list[WorklistItem]:
@@ -768,6 +791,9 @@ class ReadingWorkflow(QObject):
         self._refresh_browser()
 
     def _refresh_browser(self) -> None:
+        """Score, flags and unread (bold) per study in the browser; sorted when asked.  Only
+        what changed touches the tree (each change repaints it), and it is re-ordered only
+        when the order changed."""
         browser = self.window.browser
         tree = browser.tree
         items = self.worklist()
@@ -780,17 +806,29 @@ class ReadingWorkflow(QObject):
             if item.score is not None:
                 text = f"{100 * item.score:.0f}%"
                 text += f"  {item.flags} flag{'s' if item.flags != 1 else ''}" if item.flags else ""
-            node.setText(1, text)
-            node.setToolTip(1, "AI worklist: Abnormal score (or the highest finding "
-                               "probability) and findings at or above threshold")
-            f = QFont(node.font(0))
-            f.setBold(not item.read)
-            node.setFont(0, f)
+            shown = self._shown.get(key)
+            if shown is not None and shown[2] is node and shown[:2] == (text, not item.read):
+                continue
+            if shown is None or shown[2] is not node:
+                node.setToolTip(1, "AI worklist: Abnormal score (or the highest finding "
+                                   "probability) and findings at or above threshold")
+            if shown is None or shown[2] is not node or shown[0] != text:
+                node.setText(1, text)
+            if shown is None or shown[2] is not node or shown[1] != (not item.read):
+                f = QFont(node.font(0))
+                f.setBold(not item.read)
+                node.setFont(0, f)
+            self._shown[key] = (text, not item.read, node)
+        if len(self._shown) > len(browser._studies):  # the browser was cleared / refilled
+            self._shown = {k: v for k, v in self._shown.items() if k in browser._studies}
         if self.sort_by_score:
             order = [i.key for i in sort_worklist(items)]
+            nodes = [browser._studies[k] for k in order if k in browser._studies]
+            now = [tree.topLevelItem(i) for i in range(tree.topLevelItemCount())]
+            if nodes == now[: len(nodes)]:
+                return  # already in that order: no re-sort, no repaint
             current = tree.currentItem()
             tree.blockSignals(True)
-            nodes = [browser._studies[k] for k in order if k in browser._studies]
             for node in nodes:
                 tree.takeTopLevelItem(tree.indexOfTopLevelItem(node))
             for node in nodes:
