@@ -261,9 +261,9 @@ class ReadingWorkflow(QObject):
         self.pass_cancel = QPushButton("Cancel")
         self.pass_cancel.clicked.connect(self.cancel_pass)
         self.pass_cancel.setEnabled(False)
-        row.addWidget(self.pass_label, 1)
         row.addWidget(self.pass_bar, 1)
         row.addWidget(self.pass_cancel)
+        w.browser.layout().addWidget(self.pass_label)  # its own line: the whole dock width
         w.browser.layout().addWidget(bar)
         # the change since the prior, in the findings panel
         self.comparison = ComparisonTable()
