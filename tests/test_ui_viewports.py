@@ -163,11 +163,14 @@ def test_window_presets_and_w_act_on_the_active_viewport(qtbot, window, sample):
     qtbot.waitUntil(lambda: prior_vp.view.image is not None
                     and prior_vp.view.image.path == str(sample / DX), timeout=20000)
     _click(prior_vp)
+    names = [a.text() for a in window.preset_menu.actions()]
+    assert names[:2] == ["&1  STANDARD", "&2  SOFT S-CURVE (LUT)"]  # the active image's
     _key(qtbot, window, Qt.Key.Key_2)
     assert prior_vp.view.preset_label == "SOFT S-CURVE (LUT)" and prior_vp.view.voi.is_lut
     assert current_vp.view.current_window()[:2] == lung and not current_vp.view.voi.is_lut
     # the primary again: keys act there
     _click(current_vp)
+    assert [a.text() for a in window.preset_menu.actions()][:2] == ["&1  NORMAL", "&2  LUNG"]
     _key(qtbot, window, Qt.Key.Key_1)
     assert current_vp.view.preset_label == "NORMAL"
     assert prior_vp.view.preset_label == "SOFT S-CURVE (LUT)"

@@ -486,6 +486,10 @@ class ReadingWorkflow(QObject):
         self.grid.imageShown.connect(self._on_viewport_image)
         self.grid.activeChanged.connect(self._on_active_changed)
         self.grid.layoutChanged.connect(lambda _name: self._request_visible())
+        # the Presets menu names the active viewport's presets (its keys act there)
+        self.grid.activeChanged.connect(lambda _vp: self._rebuild_preset_menu())
+        self.grid.imageShown.connect(lambda _vp, _image: self._rebuild_preset_menu())
+        w.imageShown.connect(lambda _image: self._rebuild_preset_menu())
         self.comparison.cellClicked.connect(
             lambda row, _col: self.show_finding_everywhere(self.comparison.rows[row].finding))
         if w.analysis is not None:
@@ -630,6 +634,23 @@ class ReadingWorkflow(QObject):
             if vp is not self.grid.primary and vp.ai.prediction is not None:
                 vp.ai.prediction = self.window._with_mode(vp.ai.prediction)
         self._draw_others()
+
+    def _rebuild_preset_menu(self) -> None:
+        w = self.window
+        active = self._other_active()
+        if active is None:
+            w._rebuild_preset_menu()
+            return
+        from cxr_viewer.imaging.presets import presets_for
+
+        image = active.view.image
+        presets = presets_for(image)[:9]
+        w.preset_menu.clear()
+        for i, preset in enumerate(presets, start=1):
+            label = preset.label_for(image) if hasattr(preset, "label_for") else preset.label
+            act = w.preset_menu.addAction(f"&{i}  {label}")
+            act.triggered.connect(w.actions[f"preset_{i}"].trigger)
+        w.preset_menu.setEnabled(bool(presets))
 
     def _on_active_changed(self, vp: Viewport) -> None:
         on = (self.window._overlay_settings().visible if vp is self.grid.primary
