@@ -24,7 +24,10 @@ class ViewportAI:
     error: str = ""  # why the image was not analysed
 
     def reset(self, image_id: str | None) -> None:
-        """A new image is in the viewport: nothing of the old one's results stays."""
+        """A new image is in the viewport: nothing of the old one's results stays (the same
+        image shown again keeps its results)."""
+        if image_id is not None and image_id == self.image_id:
+            return
         self.image_id = image_id
         self.prediction = None
         self.cams = None

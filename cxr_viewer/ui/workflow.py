@@ -531,7 +531,8 @@ class ReadingWorkflow(QObject):
         """Another model: the other viewports' results of the old one are dropped."""
         for vp in self.grid.viewports:
             if vp is not self.grid.primary:
-                vp.ai.reset(vp.view.image.image_id if vp.view.image is not None else None)
+                vp.ai.reset(None)
+                vp.ai.image_id = vp.view.image.image_id if vp.view.image is not None else None
                 self.draw_viewport(vp)
         self._view_queue.clear()
         self._request_visible()
