@@ -165,6 +165,11 @@ def test_window_presets_and_w_act_on_the_active_viewport(qtbot, window, sample):
     _click(prior_vp)
     names = [a.text() for a in window.preset_menu.actions()]
     assert names[:2] == ["&1  STANDARD", "&2  SOFT S-CURVE (LUT)"]  # the active image's
+    window.show_shortcuts()  # Help -> Shortcuts names the keys as the active image has them
+    table = window._shortcuts_dialog.table
+    texts = [table.item(r, 1).text() for r in range(table.rowCount()) if table.item(r, 1)]
+    assert "Window preset 2: SOFT S-CURVE (LUT)" in texts
+    window._shortcuts_dialog.close()
     _key(qtbot, window, Qt.Key.Key_2)
     assert prior_vp.view.preset_label == "SOFT S-CURVE (LUT)" and prior_vp.view.voi.is_lut
     assert current_vp.view.current_window()[:2] == lung and not current_vp.view.voi.is_lut

@@ -490,6 +490,9 @@ class ReadingWorkflow(QObject):
         self.grid.activeChanged.connect(lambda _vp: self._rebuild_preset_menu())
         self.grid.imageShown.connect(lambda _vp, _image: self._rebuild_preset_menu())
         w.imageShown.connect(lambda _image: self._rebuild_preset_menu())
+        window_preset_names = w.preset_names  # Help -> Shortcuts names the active one's too
+        w.preset_names = lambda: (self._preset_labels(self._other_active().view.image)
+                                  if self._other_active() is not None else window_preset_names())
         self.comparison.cellClicked.connect(
             lambda row, _col: self.show_finding_everywhere(self.comparison.rows[row].finding))
         if w.analysis is not None:
@@ -636,22 +639,25 @@ class ReadingWorkflow(QObject):
                 vp.ai.prediction = self.window._with_mode(vp.ai.prediction)
         self._draw_others()
 
+    @staticmethod
+    def _preset_labels(image) -> list[str]:
+        from cxr_viewer.imaging.presets import presets_for
+
+        return [p.label_for(image) if hasattr(p, "label_for") else p.label
+                for p in presets_for(image)[:9]]
+
     def _rebuild_preset_menu(self) -> None:
         w = self.window
         active = self._other_active()
         if active is None:
             w._rebuild_preset_menu()
             return
-        from cxr_viewer.imaging.presets import presets_for
-
-        image = active.view.image
-        presets = presets_for(image)[:9]
+        labels = self._preset_labels(active.view.image)
         w.preset_menu.clear()
-        for i, preset in enumerate(presets, start=1):
-            label = preset.label_for(image) if hasattr(preset, "label_for") else preset.label
+        for i, label in enumerate(labels, start=1):
             act = w.preset_menu.addAction(f"&{i}  {label}")
             act.triggered.connect(w.actions[f"preset_{i}"].trigger)
-        w.preset_menu.setEnabled(bool(presets))
+        w.preset_menu.setEnabled(bool(labels))
 
     def _on_active_changed(self, vp: Viewport) -> None:
         on = (self.window._overlay_settings().visible if vp is self.grid.primary
