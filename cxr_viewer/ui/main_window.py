@@ -611,7 +611,8 @@ class MainWindow(QMainWindow):
         for i, preset in enumerate(self.presets(), start=1):
             label = preset.label_for(self.current_image) if hasattr(preset, "label_for") else preset.label
             act = self.preset_menu.addAction(f"&{i}  {label}")
-            act.triggered.connect(lambda _=False, n=i: self.apply_preset(n))
+            # through the key's action: the reading workflow routes it to the active viewport
+            act.triggered.connect(self.actions[f"preset_{i}"].trigger)
         self.preset_menu.setEnabled(bool(self.presets()))
 
     def reset_view(self) -> None:
@@ -877,47 +878,13 @@ class MainWindow(QMainWindow):
         self._update_heatmap()
 
     def _update_heatmap(self) -> None:
-        """Draw the selected finding's map as it should be read: scaled by the finding's
-        probability, not drawn below its operating threshold unless asked, contours on request,
-        with the finding, its probability and threshold and a colour bar in the view."""
-        from cxr_viewer.imaging.heatmap import CAM_METHODS, overlay_plan, render_overlay
+        """Draw the selected finding's map as it should be read (``ui.heat_overlay``)."""
+        from cxr_viewer.ui.heat_overlay import draw_heatmap
 
         ov = self._overlay_settings()
         self.actions["heatmap"].setChecked(ov.visible)
-        cams, finding = self.cams, ov.finding
-        if not ov.visible or finding is None or self.current_image is None:
-            self.view.set_heatmap(None)
-            return
-        score = self.prediction.score(finding) if self.prediction is not None else None
-        p = score.probability if score is not None else None
-        thr = score.threshold if score is not None else None
-        title = finding + (f"  {100 * p:.0f}%" if p is not None else "")
-        if score is not None and score.flagged:
-            title += "  FLAG"
-        parts = []
-        if thr is not None:
-            parts.append(f"threshold {100 * thr:.0f}%")
-        method_id = cams.method if cams is not None else ov.method
-        parts.append(CAM_METHODS.get(method_id, method_id))
-        if ov.pinned:
-            parts.append("pinned finding")
-        legend = {"title": title, "detail": " | ".join(parts), "method": method_id}
-        if cams is None or finding not in cams.maps:
-            self.view.set_heatmap(None, legend=dict(legend, note="heat map: computing..."))
-            if cams is None:
-                self.statusBar().showMessage("Heat map: waiting for the analysis", 3000)
-            return
-        plan = overlay_plan(p, thr, ov)
-        if not plan.draw:
-            self.view.set_heatmap(None, legend=dict(legend, note=plan.reason))
-            return
-        rgba = render_overlay(cams.maps[finding], ov, plan.gain)
-        scale = ("0 .. 1: attention x probability" if ov.scale_by_probability and p is not None
-                 else "0 .. 1: attention (not scaled)")
-        legend.update(colormap=ov.colormap, scale=scale, note=plan.reason)
-        opacity = max(ov.opacity, 0.9) if ov.contour else ov.opacity
-        method = CAM_METHODS.get(cams.method, cams.method)
-        self.view.set_heatmap(rgba, opacity, f"{finding} ({method})", legend=legend)
+        if not draw_heatmap(self.view, self.current_image, self.prediction, self.cams, ov):
+            self.statusBar().showMessage("Heat map: waiting for the analysis", 3000)
 
     # ================================================================== export / help
     def view_state(self) -> dict[str, Any]:

@@ -29,7 +29,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("prev_image", ("PgUp", "B"), "Previous image", "Navigate"),
     Shortcut("next_frame", (".",), "Next frame (multi-frame images)", "Navigate"),
     Shortcut("prev_frame", (",",), "Previous frame (multi-frame images)", "Navigate"),
-    Shortcut("preset_1", ("1",), "Window preset 1 (header windows first, then auto, full range)", "Window/level"),
+    Shortcut("preset_1", ("1",), "Window preset 1 of the active viewport's image (header windows first, then auto, full range)", "Window/level"),
     Shortcut("preset_2", ("2",), "Window preset 2", "Window/level"),
     Shortcut("preset_3", ("3",), "Window preset 3", "Window/level"),
     Shortcut("preset_4", ("4",), "Window preset 4", "Window/level"),
@@ -38,8 +38,8 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("preset_7", ("7",), "Window preset 7", "Window/level"),
     Shortcut("preset_8", ("8",), "Window preset 8", "Window/level"),
     Shortcut("preset_9", ("9",), "Window preset 9", "Window/level"),
-    Shortcut("invert", ("I",), "Invert grey scale", "Window/level"),
-    Shortcut("reset_window", ("W",), "Reset window/level to the default preset", "Window/level"),
+    Shortcut("invert", ("I",), "Invert grey scale (active viewport)", "Window/level"),
+    Shortcut("reset_window", ("W",), "Reset the active viewport's window/level to its default preset", "Window/level"),
     Shortcut("zoom_in", ("+", "Ctrl++"), "Zoom in (also: mouse wheel)", "View"),
     Shortcut("zoom_out", ("-", "Ctrl+-"), "Zoom out (also: mouse wheel)", "View"),
     Shortcut("fit", ("=", "F"), "Fit image to window", "View"),
@@ -56,7 +56,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("measure_mode", ("M",), "Left drag measures a distance (mm)", "Tools"),
     Shortcut("delete_measurement", ("Del",), "Delete the selected measurement", "Tools"),
     Shortcut("clear_measurements", ("Shift+Del",), "Delete all measurements", "Tools"),
-    Shortcut("heatmap", ("H",), "Show/hide the AI heat-map overlay", "AI"),
+    Shortcut("heatmap", ("H",), "Show/hide the AI heat-map overlay of the active viewport (each viewport has its own)", "AI"),
     Shortcut("layout_1x1", ("Ctrl+1",), "Layout 1x1 (one viewport)", "Reading"),
     Shortcut("layout_1x2", ("Ctrl+2",), "Layout 1x2 (side by side)", "Reading"),
     Shortcut("layout_2x1", ("Ctrl+3",), "Layout 2x1 (one above the other)", "Reading"),
@@ -79,7 +79,10 @@ MOUSE: tuple[tuple[str, str], ...] = (
     ("Left drag on a measurement end", "Move that end (any mode); the length follows"),
     ("Drop files/folders", "Open them"),
     ("Drag an image/series from Studies onto a viewport", "Show it in that viewport"),
-    ("Click a viewport", "Make it the active (outlined) viewport"),
+    ("Click a viewport", "Make it the active (outlined) viewport: view, window/level, preset and "
+                         "heat-map keys act on it (W/L follows in the others while sync is on)"),
+    ("Click a row of the change table", "Show that finding's heat map on the current image and "
+                                        "on the prior"),
 )
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QIcon, QImage, QPixmap
+from PySide6.QtCore import QByteArray, QMimeData, QSize, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QDrag, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
@@ -21,6 +21,9 @@ from PySide6.QtWidgets import (
 
 PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 THUMB_SIZE = 96
+#: drag-and-drop format of the study browser: the image path(s) of the dragged items, one a line
+#: (an image item: its path; a series or study: its first image)
+PATHS_MIME = "application/x-cxr-viewer-paths"
 
 
 @dataclass(frozen=True)
@@ -46,12 +49,54 @@ def thumbnail_icon(gray: np.ndarray) -> QIcon:
     return QIcon(QPixmap.fromImage(qimg))
 
 
+def first_image_path(item: QTreeWidgetItem | None) -> str | None:
+    """The image path of ``item``, or of the first image under a series/study item."""
+    while item is not None and not item.data(0, PATH_ROLE):
+        item = item.child(0) if item.childCount() else None
+    return item.data(0, PATH_ROLE) if item is not None else None
+
+
+def paths_from_mime(mime) -> list[str]:
+    """The image paths a study-browser drag carries (empty for any other drag)."""
+    if mime is None or not mime.hasFormat(PATHS_MIME):
+        return []
+    text = bytes(mime.data(PATHS_MIME)).decode("utf-8")
+    return [p for p in text.split("\n") if p]
+
+
+class StudyTree(QTreeWidget):
+    """The browser's tree; a drag carries the dragged images' paths (:data:`PATHS_MIME`), so a
+    viewport knows what was dropped whoever started the drag."""
+
+    def mimeTypes(self) -> list[str]:  # noqa: N802 - Qt API
+        return [*super().mimeTypes(), PATHS_MIME]
+
+    def mimeData(self, items) -> QMimeData:  # noqa: N802 - Qt API
+        mime = super().mimeData(items)
+        paths = [p for p in (first_image_path(i) for i in items) if p]
+        mime.setData(PATHS_MIME, QByteArray("\n".join(paths).encode("utf-8")))
+        return mime
+
+    def startDrag(self, supported_actions) -> None:  # noqa: N802 - Qt API
+        """A copy, never a move: Qt's default would remove the dragged items from the tree
+        when a viewport accepted a move."""
+        items = [i for i in self.selectedItems() if first_image_path(i)]
+        if not items:
+            return
+        drag = QDrag(self)
+        drag.setMimeData(self.mimeData(items))
+        icon = items[0].icon(0)
+        if not icon.isNull():
+            drag.setPixmap(icon.pixmap(THUMB_SIZE // 2, THUMB_SIZE // 2))
+        drag.exec(Qt.DropAction.CopyAction, Qt.DropAction.CopyAction)
+
+
 class StudyBrowser(QWidget):
     imageActivated = Signal(str)  # path
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.tree = QTreeWidget()
+        self.tree = StudyTree()
         self.tree.setHeaderHidden(True)
         self.tree.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
         self.problems_label = QLabel("Could not open: none")

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QEvent, QObject, Signal
-from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QTreeWidget, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QVBoxLayout, QWidget
 
+from cxr_viewer.ui.heat_overlay import ViewportAI
 from cxr_viewer.ui.image_view import ImageView
-from cxr_viewer.ui.study_browser import PATH_ROLE
+from cxr_viewer.ui.study_browser import paths_from_mime
 from cxr_viewer.ui.sync import SyncGroup
 
 LAYOUTS: dict[str, tuple[int, int]] = {"1x1": (1, 1), "1x2": (1, 2), "2x1": (2, 1), "2x2": (2, 2)}
@@ -22,16 +23,17 @@ ACTIVE_STYLE = "#viewport { border: 2px solid #ffb000; background: black; }"
 IDLE_STYLE = "#viewport { border: 2px solid #303030; background: black; }"
 
 
-def _path_from_tree_drag(event) -> str | None:
-    """The image path of a drag that started in the study browser's tree (an image item, or
-    the first image of a series/study item)."""
-    tree = event.source()
-    if not isinstance(tree, QTreeWidget):
-        return None
-    item = tree.currentItem()
-    while item is not None and not item.data(0, PATH_ROLE):
-        item = item.child(0) if item.childCount() else None
-    return item.data(0, PATH_ROLE) if item is not None else None
+def _dropped_path(event) -> str | None:
+    """The image a drop brings: a study-browser drag (its paths in the mime data), else the
+    first local file of a desktop drag."""
+    mime = event.mimeData()
+    paths = paths_from_mime(mime)
+    if paths:
+        return paths[0]
+    if mime.hasUrls():
+        urls = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
+        return urls[0] if urls else None
+    return None
 
 
 class Viewport(QFrame):
@@ -55,6 +57,7 @@ class Viewport(QFrame):
         lay.addWidget(self.title)
         lay.addWidget(self.view, 1)
         self.path: str | None = None
+        self.ai = ViewportAI()  # this viewport's own prediction, heat maps, overlay
         self.setAcceptDrops(True)
         viewport = self.view.glw.viewport()
         viewport.setAcceptDrops(True)
@@ -75,16 +78,15 @@ class Viewport(QFrame):
         if t == QEvent.Type.MouseButtonPress:
             self.activated.emit(self)
         elif t in (QEvent.Type.DragEnter, QEvent.Type.DragMove):
-            if _path_from_tree_drag(event) or event.mimeData().hasUrls():
-                event.acceptProposedAction()
+            if _dropped_path(event):
+                event.setDropAction(Qt.DropAction.CopyAction)  # the source keeps its item
+                event.accept()
                 return True
         elif t == QEvent.Type.Drop:
-            path = _path_from_tree_drag(event)
-            if path is None and event.mimeData().hasUrls():
-                urls = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-                path = urls[0] if urls else None
+            path = _dropped_path(event)
             if path:
-                event.acceptProposedAction()
+                event.setDropAction(Qt.DropAction.CopyAction)
+                event.accept()
                 self.activated.emit(self)
                 self.pathDropped.emit(self, path)
                 return True
@@ -97,6 +99,7 @@ class ViewportGrid(QWidget):
     layoutChanged = Signal(str)
     activeChanged = Signal(object)  # Viewport
     pathDropped = Signal(object, str)  # Viewport, path
+    imageShown = Signal(object, object)  # Viewport (not the primary), ImageData
 
     def __init__(self, primary_view: ImageView, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -189,6 +192,7 @@ class ViewportGrid(QWidget):
     def show_in(self, vp: Viewport, image, title: str = "") -> None:
         """Put a loaded image in a (non-primary) viewport, in step with the others."""
         vp.path = image.path
+        vp.ai.reset(image.image_id)  # the old image's results are dropped with it
         vp.view.set_placeholder("")
         vp.view.set_image(image)
         vp.set_title(title)
@@ -196,6 +200,7 @@ class ViewportGrid(QWidget):
         if source is not None:
             self.sync.window_changed(source.view)
             self.sync.view_changed(source.view)
+        self.imageShown.emit(vp, image)
 
     def set_deidentified(self, on: bool) -> None:
         self.deidentified = on

@@ -16,6 +16,7 @@ prediction (measured in ``benchmarks/bench_ui.py``).
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QWidget,
@@ -52,6 +54,9 @@ from cxr_viewer.worklist import (
 log = logging.getLogger(__name__)
 
 POLL_MS = 120  # how often the background pass looks for an idle TensorFlow thread
+#: pass results arriving within this time share one study-list and progress update (every
+#: Python -> Qt call of the GUI thread may wait for the GIL the TensorFlow thread holds)
+PASS_REFRESH_MS = 250
 PREFETCH_COUNT = 2
 #: view actions that act on the active viewport (the window's own handler for the primary)
 ROUTED_ACTIONS = {
@@ -66,13 +71,37 @@ ROUTED_ACTIONS = {
     "invert": lambda v: v.set_invert(not v.invert),
     "next_frame": lambda v: v.set_frame(v.frame + 1),
     "prev_frame": lambda v: v.set_frame(v.frame - 1),
+    "reset_window": lambda v: _reset_window(v),
+    "reset_view": lambda v: (v.reset_view(), _reset_window(v)),
+    "overlay_planes": lambda v: v.set_overlay_planes(not v.show_overlay_planes),
+    **{f"preset_{n}": (lambda v, n=n: _apply_preset(v, n)) for n in range(1, 10)},
 }
 CHANGE_COLOURS = {"new flag": "#ff6060", "resolved": "#60d060", "up": "#ffb060",
                   "down": "#80c0ff", "same": "#b0b0b0", "": "#808080"}
 
 
+def _apply_preset(view, n: int) -> None:
+    """Window preset key ``n`` (1-based) of the image in ``view`` (its own header windows)."""
+    from cxr_viewer.imaging.presets import presets_for
+
+    presets = presets_for(view.image)[:9]
+    if 1 <= n <= len(presets):
+        voi = presets[n - 1].resolve(view.image)
+        view.set_voi(voi, voi.label)
+
+
+def _reset_window(view) -> None:
+    from cxr_viewer.imaging.presets import default_preset
+
+    voi = default_preset(view.image).resolve(view.image)
+    view.set_invert(False)
+    view.set_voi(voi, voi.label)
+
+
 class _PassSignals(QObject):
     done = Signal(str, object)  # path, Prediction | Exception
+    # a viewport's image analysed: path, image id, (Prediction, CamResult) | Exception
+    viewDone = Signal(str, str, object)
 
 
 class ComparisonTable(QTableWidget):
@@ -153,11 +182,23 @@ class ReadingWorkflow(QObject):
         self._pass_done = 0
         self._pass_armed = False  # new studies join the pass until it is cancelled
         self._running: str | None = None
+        # images shown in the other viewports, waiting for their prediction + heat maps
+        self._view_queue: list[tuple[Viewport, Any]] = []
+        self._running_view: str | None = None  # image id of the viewport job on the TF thread
+        self._select_everywhere = False  # a change-table row: every viewport shows its finding
         self._signals = _PassSignals()
         self._signals.done.connect(self._on_pass_done)
+        self._signals.viewDone.connect(self._on_view_done)
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)
         self._timer.timeout.connect(self._pump)
+        # pass results: one coalesced update of the study list and the progress
+        self._pass_refresh = QTimer(self)
+        self._pass_refresh.setSingleShot(True)
+        self._pass_refresh.setInterval(PASS_REFRESH_MS)
+        self._pass_refresh.timeout.connect(self._flush_pass_results)
+        # study key -> (score text, bold, tree node) as shown in the browser
+        self._shown: dict[str, tuple[str, bool, Any]] = {}
 
     # ================================================================== hooks
     def handlers(self) -> dict[str, Any]:
@@ -196,9 +237,10 @@ class ReadingWorkflow(QObject):
 
         self.priors = PriorLookup(self)
         self.priors.install(menu)
-        # zoom, rotate, flip, invert, frames: on the active (outlined) viewport
+        # zoom, rotate, flip, invert, frames, presets 1-9, W, Esc, overlay planes, heat map:
+        # on the active (outlined) viewport
         own = w._handlers()
-        for name in ROUTED_ACTIONS:
+        for name in [*ROUTED_ACTIONS, "heatmap"]:
             act = a.get(name)
             if act is None:
                 continue
@@ -216,15 +258,17 @@ class ReadingWorkflow(QObject):
         row = QHBoxLayout(bar)
         row.setContentsMargins(0, 0, 0, 0)
         self.pass_label = QLabel("AI worklist: not run")
+        # its text changes with every result: no relayout of the dock for that
+        self.pass_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.pass_bar = QProgressBar()
         self.pass_bar.setMaximumHeight(14)
         self.pass_bar.setTextVisible(False)
         self.pass_cancel = QPushButton("Cancel")
         self.pass_cancel.clicked.connect(self.cancel_pass)
         self.pass_cancel.setEnabled(False)
-        row.addWidget(self.pass_label, 1)
         row.addWidget(self.pass_bar, 1)
         row.addWidget(self.pass_cancel)
+        w.browser.layout().addWidget(self.pass_label)  # its own line: the whole dock width
         w.browser.layout().addWidget(bar)
         # the change since the prior, in the findings panel
         self.comparison = ComparisonTable()
@@ -248,6 +292,7 @@ class ReadingWorkflow(QObject):
         # the export includes the change since the prior while a comparison is on screen
         window_export_request = w.export_request
         w.export_request = lambda: self.with_comparison(window_export_request())
+        self._install_viewport_ai()
         self._timer.start()
 
     def first_path(self, paths: list[str]) -> str:
@@ -275,10 +320,19 @@ class ReadingWorkflow(QObject):
         if name == "1x1":
             self._hide_comparison()
 
-    def _route(self, name: str, primary_handler) -> None:
+    def _other_active(self) -> Viewport | None:
+        """The active viewport when it is not the primary and shows an image."""
         active = self.grid.active
         if active is self.grid.primary or not active.isVisible() or active.view.image is None:
+            return None
+        return active
+
+    def _route(self, name: str, primary_handler) -> None:
+        active = self._other_active()
+        if active is None:
             primary_handler()
+        elif name == "heatmap":
+            self.toggle_viewport_heatmap(active)
         else:
             ROUTED_ACTIONS[name](active.view)
 
@@ -441,6 +495,219 @@ class ReadingWorkflow(QObject):
         return replace(request, comparison=tuple(self.comparison.rows),
                        comparison_caption=caption)
 
+    # ================================================================== heat maps per viewport
+    def _install_viewport_ai(self) -> None:
+        """Every viewport shows its own image's heat map: the other viewports' images (the
+        prior, a dragged image) are analysed (prediction + Grad-CAM) on the TensorFlow thread by
+        the same idle-time pump as the worklist pass; results carry the image id and only land
+        on the viewport still showing that image.
+
+        The findings panel stays on the image being read (the current study) with the change
+        since the prior, as a radiologist reads: a finding chosen there is shown on the current
+        image and, side by side, on every other viewport whose heat map is on; a row of the
+        change table shows that finding on the current image and the prior at once.  ``H``
+        toggles the active viewport's own map (on another viewport: the finding shown on the
+        current image, else that image's own top finding)."""
+        w = self.window
+        self.grid.imageShown.connect(self._on_viewport_image)
+        self.grid.activeChanged.connect(self._on_active_changed)
+        self.grid.layoutChanged.connect(lambda _name: self._request_visible())
+        # the Presets menu names the active viewport's presets (its keys act there)
+        self.grid.activeChanged.connect(lambda _vp: self._rebuild_preset_menu())
+        self.grid.imageShown.connect(lambda _vp, _image: self._rebuild_preset_menu())
+        w.imageShown.connect(lambda _image: self._rebuild_preset_menu())
+        window_preset_names = w.preset_names  # Help -> Shortcuts names the active one's too
+        w.preset_names = lambda: (self._preset_labels(self._other_active().view.image)
+                                  if self._other_active() is not None else window_preset_names())
+        self.comparison.cellClicked.connect(
+            lambda row, _col: self.show_finding_everywhere(self.comparison.rows[row].finding))
+        if w.analysis is not None:
+            w.analysis.modelLoaded.connect(self._on_model_loaded)
+        if w.has_findings_panel and w.analysis is not None:
+            panel = w.findings_panel
+            panel.findingSelected.connect(self._on_panel_finding)
+            panel.overlayChanged.connect(lambda _ov: self._draw_others())
+            panel.modeChanged.connect(lambda _m: self._reapply_mode())
+
+    def others(self) -> list[Viewport]:
+        """The visible viewports other than the primary that show an image."""
+        return [vp for vp in self.grid.visible_viewports()
+                if vp is not self.grid.primary and vp.view.image is not None]
+
+    def _on_viewport_image(self, vp: Viewport, image) -> None:
+        if vp.ai.overlay is not None and vp.ai.overlay.visible:
+            vp.ai.overlay = replace(vp.ai.overlay, finding=self._follow_finding(vp))
+        self.request_view_analysis(vp)
+        self.draw_viewport(vp)
+
+    def request_view_analysis(self, vp: Viewport) -> None:
+        """Queue the prediction + heat maps of ``vp``'s image (once per image)."""
+        image = vp.view.image
+        if image is None or vp.ai.cams is not None or vp.ai.error:
+            return
+        if image.image_id == self._running_view:
+            return
+        if any(v is vp and i is image for v, i in self._view_queue):
+            return
+        self._view_queue = [(v, i) for v, i in self._view_queue if v is not vp]
+        self._view_queue.append((vp, image))
+
+    def _request_visible(self) -> None:
+        for vp in self.others():
+            self.request_view_analysis(vp)
+
+    def _on_model_loaded(self, _card) -> None:
+        """Another model: the other viewports' results of the old one are dropped."""
+        for vp in self.grid.viewports:
+            if vp is not self.grid.primary:
+                vp.ai.reset(None)
+                vp.ai.image_id = vp.view.image.image_id if vp.view.image is not None else None
+                self.draw_viewport(vp)
+        self._view_queue.clear()
+        self._request_visible()
+
+    def _on_view_done(self, path: str, image_id: str, result) -> None:
+        self._running_view = None
+        targets = [vp for vp in self.grid.viewports
+                   if vp is not self.grid.primary and vp.ai.image_id == image_id
+                   and vp.view.image is not None and vp.view.image.image_id == image_id]
+        if isinstance(result, BaseException):
+            from cxr_viewer.ui.analysis import error_message
+
+            message = error_message(result)
+            _, sep, cause = message.partition(": not analysed: ")
+            for vp in targets:
+                vp.ai.error = f"not analysed: {cause}" if sep else f"AI failed: {message}"
+                self.draw_viewport(vp)
+            if path not in self.predictions and path not in self.failures:
+                self.failures[path] = message
+                self._after_result(path)
+            return
+        prediction, cams = result
+        if path not in self.predictions:  # the worklist and the change column use it too
+            self.predictions[path] = prediction
+            self._after_result(path)
+        for vp in targets:  # none left: the viewport shows another image now; dropped
+            vp.ai.prediction = self.window._with_mode(prediction)
+            vp.ai.cams = cams
+            ov = vp.ai.overlay
+            if ov is not None and ov.visible and ov.finding is None:
+                vp.ai.overlay = replace(ov, finding=self._follow_finding(vp))
+            self.draw_viewport(vp)
+
+    def _after_result(self, path: str) -> None:
+        self._refresh_browser()
+        if self.prior is not None and path == self.prior.paths[0]:
+            self._update_comparison()
+
+    def _follow_finding(self, vp: Viewport) -> str | None:
+        """The finding a viewport shows when none was chosen for it: the one shown on the
+        image being read (side-by-side comparison), else its own top-ranked finding."""
+        from cxr_viewer.ui.heat_overlay import top_finding
+
+        primary = self.window.overlay
+        if primary is not None and primary.finding is not None:
+            return primary.finding
+        return top_finding(vp.ai.prediction)
+
+    def _base_overlay(self):
+        """The panel's display settings (colour map, opacity, threshold, scaling...), gradcam."""
+        from cxr_viewer.imaging.heatmap import OverlaySettings
+
+        w = self.window
+        base = (w.findings_panel.overlay_settings() if w.has_findings_panel
+                else w._overlay_settings())
+        return replace(base if isinstance(base, OverlaySettings) else OverlaySettings(),
+                       method="gradcam", pinned=False)
+
+    def viewport_overlay(self, vp: Viewport):
+        """``vp``'s own finding and visibility on the panel's display settings."""
+        own = vp.ai.overlay
+        base = self._base_overlay()
+        if own is None:
+            return replace(base, visible=False, finding=None)
+        return replace(base, visible=own.visible, finding=own.finding)
+
+    def set_viewport_finding(self, vp: Viewport, finding: str | None, visible: bool = True) -> None:
+        own = vp.ai.overlay or self._base_overlay()
+        vp.ai.overlay = replace(own, finding=finding, visible=visible)
+        self.request_view_analysis(vp)
+        self.draw_viewport(vp)
+
+    def toggle_viewport_heatmap(self, vp: Viewport) -> None:
+        """``H`` while ``vp`` (not the primary) is active: its own map on / off."""
+        ov = self.viewport_overlay(vp)
+        visible = not ov.visible
+        finding = ov.finding or (self._follow_finding(vp) if visible else None)
+        self.set_viewport_finding(vp, finding, visible)
+        self.window.actions["heatmap"].setChecked(visible)
+
+    def draw_viewport(self, vp: Viewport) -> None:
+        from cxr_viewer.ui.heat_overlay import draw_heatmap
+
+        ov = self.viewport_overlay(vp)
+        if vp.ai.error and ov.visible:
+            vp.view.set_heatmap(None, legend={"title": ov.finding or "Heat map",
+                                              "note": vp.ai.error})
+            return
+        draw_heatmap(vp.view, vp.view.image, vp.ai.prediction, vp.ai.cams, ov)
+        if vp is self.grid.active:
+            self.window.actions["heatmap"].setChecked(ov.visible)
+
+    def _draw_others(self) -> None:
+        for vp in self.grid.viewports:
+            if vp is not self.grid.primary and vp.view.image is not None:
+                self.draw_viewport(vp)
+
+    def _reapply_mode(self) -> None:
+        for vp in self.grid.viewports:
+            if vp is not self.grid.primary and vp.ai.prediction is not None:
+                vp.ai.prediction = self.window._with_mode(vp.ai.prediction)
+        self._draw_others()
+
+    @staticmethod
+    def _preset_labels(image) -> list[str]:
+        from cxr_viewer.imaging.presets import presets_for
+
+        return [p.label_for(image) if hasattr(p, "label_for") else p.label
+                for p in presets_for(image)[:9]]
+
+    def _rebuild_preset_menu(self) -> None:
+        w = self.window
+        active = self._other_active()
+        if active is None:
+            w._rebuild_preset_menu()
+            return
+        labels = self._preset_labels(active.view.image)
+        w.preset_menu.clear()
+        for i, label in enumerate(labels, start=1):
+            act = w.preset_menu.addAction(f"&{i}  {label}")
+            act.triggered.connect(w.actions[f"preset_{i}"].trigger)
+        w.preset_menu.setEnabled(bool(labels))
+
+    def _on_active_changed(self, vp: Viewport) -> None:
+        on = (self.window._overlay_settings().visible if vp is self.grid.primary
+              else self.viewport_overlay(vp).visible)
+        self.window.actions["heatmap"].setChecked(on)
+
+    def _on_panel_finding(self, finding: str) -> None:
+        """A finding chosen in the panel (for the current image): the other viewports whose map
+        is on show the same finding, side by side."""
+        for vp in self.others():
+            if self._select_everywhere or self.viewport_overlay(vp).visible:
+                self.set_viewport_finding(vp, finding)
+
+    def show_finding_everywhere(self, finding: str) -> None:
+        """A row of the change table: that finding's map on the current image and the prior."""
+        w = self.window
+        if not w.has_findings_panel:
+            return
+        self._select_everywhere = True
+        try:
+            w.findings_panel.select_finding(finding)
+        finally:
+            self._select_everywhere = False
+
     # ================================================================== background pass
     def request_prediction(self, path: str, urgent: bool = False) -> None:
         if path in self.predictions or path in self.failures or path == self._running:
@@ -485,12 +752,17 @@ class ReadingWorkflow(QObject):
 
     def _pump(self) -> None:
         analysis = self.window.analysis
-        if self._running is not None or not self._queue or analysis is None:
+        if (self._running is not None or self._running_view is not None
+                or not (self._queue or self._view_queue) or analysis is None):
             return
         bundle = analysis.bundle
         executor = getattr(analysis, "_executor", None)
         if bundle is None or executor is None or executor.busy():
             return  # the reader's own work (load, predict, heat maps) always goes first
+        if self._pump_viewport(bundle, executor):
+            return
+        if not self._queue:
+            return
         path = self._queue.pop(0)
         self._running = path
         cache, signals = self.window.cache, self._signals
@@ -505,6 +777,30 @@ class ReadingWorkflow(QObject):
 
         executor.submit(job, owner=self)
 
+    def _pump_viewport(self, bundle, executor) -> bool:
+        """Start the next viewport job (the images on screen go before the worklist)."""
+        signals = self._signals
+        while self._view_queue:
+            vp, image = self._view_queue.pop(0)
+            if vp.view.image is not image or not vp.isVisible():
+                continue  # the viewport shows another image now (or is hidden): dropped
+            known = self.predictions.get(image.path)
+            if getattr(known, "image_id", None) != image.image_id:
+                known = None  # another load of that file: predicted again for this image id
+            self._running_view = image.image_id
+
+            def job(image=image, known=known) -> None:  # on the TensorFlow thread
+                try:
+                    prediction = known if known is not None else bundle.predict(image)
+                    result: Any = (prediction, bundle.cams(image, method="gradcam"))
+                except BaseException as exc:  # noqa: BLE001 - reported in the viewport
+                    result = exc
+                signals.viewDone.emit(image.path, image.image_id, result)
+
+            executor.submit(job, owner=self)
+            return True
+        return False
+
     def _on_pass_done(self, path: str, result) -> None:
         self._running = None
         self._pass_done += 1
@@ -514,12 +810,22 @@ class ReadingWorkflow(QObject):
             self.failures[path] = error_message(result)
         else:
             self.predictions[path] = result
+        if self.prior is not None and path == self.prior.paths[0]:
+            self._update_comparison()
+        if self.pass_pending():
+            # more to come: the study list and progress follow in one update per
+            # PASS_REFRESH_MS, not one per result (the reader's drag keeps the GUI thread)
+            if not self._pass_refresh.isActive():
+                self._pass_refresh.start()
+        else:
+            self._flush_pass_results()  # the pass is over: its final state at once
+
+    def _flush_pass_results(self) -> None:
+        self._pass_refresh.stop()
         if not self._queue:
             self.pass_cancel.setEnabled(False)
         self._show_pass_progress()
         self._refresh_browser()
-        if self.prior is not None and path == self.prior.paths[0]:
-            self._update_comparison()
 
     # ================================================================== worklist
     def worklist(self) -> list[WorklistItem]:
@@ -539,6 +845,9 @@ class ReadingWorkflow(QObject):
         self._refresh_browser()
 
     def _refresh_browser(self) -> None:
+        """Score, flags and unread (bold) per study in the browser; sorted when asked.  Only
+        what changed touches the tree (each change repaints it), and it is re-ordered only
+        when the order changed."""
         browser = self.window.browser
         tree = browser.tree
         items = self.worklist()
@@ -551,17 +860,29 @@ class ReadingWorkflow(QObject):
             if item.score is not None:
                 text = f"{100 * item.score:.0f}%"
                 text += f"  {item.flags} flag{'s' if item.flags != 1 else ''}" if item.flags else ""
-            node.setText(1, text)
-            node.setToolTip(1, "AI worklist: Abnormal score (or the highest finding "
-                               "probability) and findings at or above threshold")
-            f = QFont(node.font(0))
-            f.setBold(not item.read)
-            node.setFont(0, f)
+            shown = self._shown.get(key)
+            if shown is not None and shown[2] is node and shown[:2] == (text, not item.read):
+                continue
+            if shown is None or shown[2] is not node:
+                node.setToolTip(1, "AI worklist: Abnormal score (or the highest finding "
+                                   "probability) and findings at or above threshold")
+            if shown is None or shown[2] is not node or shown[0] != text:
+                node.setText(1, text)
+            if shown is None or shown[2] is not node or shown[1] != (not item.read):
+                f = QFont(node.font(0))
+                f.setBold(not item.read)
+                node.setFont(0, f)
+            self._shown[key] = (text, not item.read, node)
+        if len(self._shown) > len(browser._studies):  # the browser was cleared / refilled
+            self._shown = {k: v for k, v in self._shown.items() if k in browser._studies}
         if self.sort_by_score:
             order = [i.key for i in sort_worklist(items)]
+            nodes = [browser._studies[k] for k in order if k in browser._studies]
+            now = [tree.topLevelItem(i) for i in range(tree.topLevelItemCount())]
+            if nodes == now[: len(nodes)]:
+                return  # already in that order: no re-sort, no repaint
             current = tree.currentItem()
             tree.blockSignals(True)
-            nodes = [browser._studies[k] for k in order if k in browser._studies]
             for node in nodes:
                 tree.takeTopLevelItem(tree.indexOfTopLevelItem(node))
             for node in nodes:
