@@ -63,6 +63,26 @@ def test_open_corpus_file_shows_first_header_window(qtbot, window, corpus_dir):
     assert "x 20  y 10" in text and f"stored {float(stored):g}" in text
 
 
+def test_reading_notes_are_shown_not_silent(qtbot, window, corpus_dir):
+    """What the reader tolerated (here GH177's CP-246 sequence) is listed first in the tag
+    browser and said in the status bar; a file without notes shows no notes group."""
+    path = corpus_dir / "corpus" / "fo-dicom__GH177_D_CLUNIE_CT1_IVRLE_BigEndian_undefined_length.dcm"
+    image = open_one(qtbot, window, path)
+    assert image.notes and any("CP-246" in n for n in image.notes)
+    top = window.tags.tree.topLevelItem(0)
+    assert top.text(0) == f"Reading notes ({len(image.notes)})" and top.isExpanded()
+    assert top.isFirstColumnSpanned()
+    assert [top.child(i).text(0) for i in range(top.childCount())] == list(image.notes)
+    message = window.statusBar().currentMessage()
+    assert message.startswith(f"{path.name}: {len(image.notes)} reading note")
+    assert "CP-246" in message
+    # the next image has no notes: no group, and the message is gone
+    clean = open_one(qtbot, window, corpus_file(corpus_dir, "ct_small"))
+    assert clean.notes == ()
+    assert not window.tags.tree.topLevelItem(0).text(0).startswith("Reading notes")
+    assert "reading note" not in window.statusBar().currentMessage()
+
+
 def test_pixel_readout_has_units(qtbot, window, corpus_dir):
     image = open_one(qtbot, window, corpus_file(corpus_dir, "ct_small"))
     assert image.units == "HU"

@@ -543,12 +543,20 @@ class MainWindow(QMainWindow):
         self.cams = None
         self.view.set_placeholder("")
         self.view.set_image(image)
-        self.tags.set_header(image.header)
+        self.tags.set_header(image.header, notes=image.notes)
         self._rebuild_preset_menu()
         self._update_title()
         self._update_status()
         self._refresh_measurements()
-        self.statusBar().showMessage("", 1)
+        if image.notes:  # what the reader tolerated is said, never silent (all in DICOM tags)
+            n = len(image.notes)
+            self.statusBar().showMessage(
+                f"{Path(image.path).name}: {n} reading note{'s' if n > 1 else ''} "
+                f"(DICOM tags): {image.notes[0]}",
+                20000,
+            )
+        else:
+            self.statusBar().showMessage("", 1)
         if not self.stored.show_for(image):  # a stored result is shown without the model
             self._start_analysis(image)
         self.imageShown.emit(image)

@@ -68,10 +68,18 @@ class TagBrowser(QWidget):
         self._header = None
         self.deidentified = False
 
-    def set_header(self, header: Any, empty_text: str = "(no DICOM header: not a DICOM file)") -> None:
-        """Show ``header`` (None: nothing but ``empty_text``)."""
+    def set_header(
+        self,
+        header: Any,
+        empty_text: str = "(no DICOM header: not a DICOM file)",
+        notes: tuple[str, ...] = (),
+    ) -> None:
+        """Show ``header`` (None: nothing but ``empty_text``), and first, expanded, the reading
+        ``notes`` of the image (what the loader noticed and handled: a fallback decoder, a
+        tolerated encoding, an ignored attribute), so that nothing it did is silent."""
         self._header = header
         self._empty_text = empty_text
+        self._notes = tuple(notes)
         self._rebuild()
 
     def set_deidentified(self, on: bool) -> None:
@@ -80,6 +88,19 @@ class TagBrowser(QWidget):
 
     def _rebuild(self) -> None:
         self.tree.clear()
+        notes = getattr(self, "_notes", ())
+        if notes:
+            # spanning the row: a note is a sentence, not a tag/name/VR/value
+            group = QTreeWidgetItem([f"Reading notes ({len(notes)})", "", "", ""])
+            group.setToolTip(0, "What the reader noticed in this file and how it handled it")
+            self.tree.addTopLevelItem(group)
+            group.setFirstColumnSpanned(True)
+            for note in notes:
+                item = QTreeWidgetItem([note, "", "", ""])
+                item.setToolTip(0, note)
+                group.addChild(item)
+                item.setFirstColumnSpanned(True)
+            group.setExpanded(True)
         if self._header is None:
             item = QTreeWidgetItem(["", getattr(self, "_empty_text", "(no DICOM header)"), "", ""])
             self.tree.addTopLevelItem(item)
