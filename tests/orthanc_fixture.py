@@ -234,6 +234,30 @@ def encode(ds: Dataset) -> bytes:
     return buf.getvalue()
 
 
+def study_variant(src: Path, **tags: Any) -> Dataset:
+    """The DICOM file ``src`` as another study (new Study/Series/SOP UIDs), with ``tags`` set
+    (e.g. another StudyDate or PatientID): priors and non-priors for the pairing tests."""
+    import pydicom
+
+    ds = pydicom.dcmread(src)
+    ds.StudyInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    for k, v in tags.items():
+        setattr(ds, k, v)
+    return ds
+
+
+def cache_put(cache: Any, ds: Dataset, complete: bool = True) -> Path:
+    """Put ``ds`` in a :class:`cxr_viewer.net.cache.StudyCache` as a (complete) study."""
+    uid = str(ds.StudyInstanceUID)
+    cache.begin(uid)
+    path = cache.write_instance(uid, str(ds.SOPInstanceUID), encode(ds))
+    if complete:
+        cache.finish(uid, True, source="test", count=1)
+    return path
+
+
 @pytest.fixture
 def orthanc(tmp_path: Path) -> Iterator[OrthancServer]:
     """A started Orthanc with an empty database; stopped after the test."""

@@ -25,10 +25,12 @@ from tests.orthanc_fixture import (
     ORTHANC_AE,
     TEST_AE,
     OrthancServer,
+    cache_put,
     encode,
     free_port,
     make_instance,
     orthanc,  # noqa: F401 - pytest fixture
+    study_variant,
 )
 
 CURRENT = "IM0001_CR.dcm"
@@ -47,33 +49,14 @@ def _ref(path: Path) -> StudyRef:
                     (str(path),))
 
 
-def _variant(src: Path, **tags) -> pydicom.Dataset:
-    ds = pydicom.dcmread(src)
-    ds.StudyInstanceUID = generate_uid()
-    ds.SeriesInstanceUID = generate_uid()
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    for k, v in tags.items():
-        setattr(ds, k, v)
-    return ds
-
-
-def _cache_put(cache: StudyCache, ds: pydicom.Dataset, complete: bool = True) -> Path:
-    uid = str(ds.StudyInstanceUID)
-    cache.begin(uid)
-    path = cache.write_instance(uid, str(ds.SOPInstanceUID), encode(ds))
-    if complete:
-        cache.finish(uid, True, count=1)
-    return path
-
-
 def test_cache_candidates_follow_the_pairing_rules(sample: Path, tmp_path: Path) -> None:
     cache = StudyCache(tmp_path / "cache")
     prior_src = sample / PRIOR_FILE
-    expected = _cache_put(cache, pydicom.dcmread(prior_src))
-    _cache_put(cache, _variant(prior_src, StudyDate="20230101"))  # older
-    _cache_put(cache, _variant(prior_src, StudyDate="20240601"))  # after the current
-    _cache_put(cache, _variant(prior_src, StudyDate="20231201", PatientID="OTHER"))
-    _cache_put(cache, _variant(prior_src, StudyDate="20231215"), complete=False)  # unfinished
+    expected = cache_put(cache, pydicom.dcmread(prior_src))
+    cache_put(cache, study_variant(prior_src, StudyDate="20230101"))  # older
+    cache_put(cache, study_variant(prior_src, StudyDate="20240601"))  # after the current
+    cache_put(cache, study_variant(prior_src, StudyDate="20231201", PatientID="OTHER"))
+    cache_put(cache, study_variant(prior_src, StudyDate="20231215"), complete=False)  # unfinished
     current = _ref(sample / CURRENT)
     found = cached_studies(cache, current.patient_id)
     assert sorted(str(r.date) for r in found) == ["2023-01-01", "2023-10-02", "2024-06-01"]

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -104,11 +105,10 @@ win.shutdown(); win.close()
 """
 
 
-@pytest.mark.slow
-def test_main_job_opens_no_network_connection(tmp_path) -> None:
-    if not (REPO_ROOT / "models" / "default" / "model.json").is_file():
-        pytest.fail("models/default is missing: the bundled model is part of the repository")
-    code = GUARD + JOB + "\nprint('ATTEMPTS=' + json.dumps(attempts))\n"
+def _run_guarded(job: str, tmp_path: Path, timeout: int, **env_extra: str):
+    """Run ``job`` under the connection GUARD in a fresh interpreter with the user's folders in
+    ``tmp_path``; returns the finished process (rc checked) and the attempts it recorded."""
+    code = GUARD + job + "\nprint('ATTEMPTS=' + json.dumps(attempts))\n"
     env = {
         k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")
     } | {
@@ -116,39 +116,32 @@ def test_main_job_opens_no_network_connection(tmp_path) -> None:
         "XDG_CACHE_HOME": str(tmp_path / "cache"),
         "CXR_VIEWER_SETTINGS_DIR": str(tmp_path / "settings"),
         "HOME": str(tmp_path),
-    }
+    } | env_extra
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-        timeout=600,
+        timeout=timeout,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    assert "GUI analysed: CamResult" in out.stdout
     line = [x for x in out.stdout.splitlines() if x.startswith("ATTEMPTS=")][-1]
-    attempts = json.loads(line.removeprefix("ATTEMPTS="))
+    return out, json.loads(line.removeprefix("ATTEMPTS="))
+
+
+@pytest.mark.slow
+def test_main_job_opens_no_network_connection(tmp_path) -> None:
+    if not (REPO_ROOT / "models" / "default" / "model.json").is_file():
+        pytest.fail("models/default is missing: the bundled model is part of the repository")
+    out, attempts = _run_guarded(JOB, tmp_path, 600)
+    assert "GUI analysed: CamResult" in out.stdout
     assert attempts == [], f"network activity: {attempts}"
 
 
 def test_prior_lookup_opens_no_connection_without_a_node(tmp_path) -> None:
     """Opening a dated study runs the prior lookup (issue 14); with no node configured it reads
     the local cache (and finds the prior there) and touches no network."""
-    code = GUARD + PRIOR_JOB + "\nprint('ATTEMPTS=' + json.dumps(attempts))\n"
-    env = {
-        k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")
-    } | {
-        "QT_QPA_PLATFORM": "offscreen",
-        "XDG_CACHE_HOME": str(tmp_path / "cache"),
-        "CXR_VIEWER_SETTINGS_DIR": str(tmp_path / "settings"),
-        "CXR_VIEWER_DATA_DIR": str(tmp_path / "data"),
-        "HOME": str(tmp_path),
-    }
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-        timeout=300,
+    out, attempts = _run_guarded(
+        PRIOR_JOB, tmp_path, 300, CXR_VIEWER_DATA_DIR=str(tmp_path / "data")
     )
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "prior from local cache" in out.stdout
-    line = [x for x in out.stdout.splitlines() if x.startswith("ATTEMPTS=")][-1]
-    attempts = json.loads(line.removeprefix("ATTEMPTS="))
     assert attempts == [], f"network activity: {attempts}"
 
 

@@ -20,9 +20,10 @@ from tests.orthanc_fixture import (
     ORTHANC_AE,
     TEST_AE,
     OrthancServer,
-    encode,
+    cache_put,
     make_instance,
     orthanc,  # noqa: F401 - pytest fixture
+    study_variant,
 )
 from tests.ui_fixtures import *  # noqa: F403 - fixtures
 from tests.ui_fixtures import wait_for_image
@@ -48,25 +49,6 @@ def _current_only(sample: Path, folder: Path) -> Path:
     return folder
 
 
-def _variant(src: Path, **tags) -> pydicom.Dataset:
-    """The sample prior as another study (new UIDs, other date / patient)."""
-    ds = pydicom.dcmread(src)
-    ds.StudyInstanceUID = generate_uid()
-    ds.SeriesInstanceUID = generate_uid()
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    for k, v in tags.items():
-        setattr(ds, k, v)
-    return ds
-
-
-def _put_in_cache(cache: StudyCache, ds: pydicom.Dataset) -> Path:
-    uid = str(ds.StudyInstanceUID)
-    cache.begin(uid)
-    path = cache.write_instance(uid, str(ds.SOPInstanceUID), encode(ds))
-    cache.finish(uid, True, source="test", count=1)
-    return path
-
-
 def _configure(server: OrthancServer, **node_kw) -> NodeStore:
     """A node in the (isolated) user settings, as File > DICOM nodes saves it."""
     store = NodeStore(NodeStore.default_path(),
@@ -87,11 +69,11 @@ def test_prior_in_the_local_cache_hangs_left(qtbot, window, sample, tmp_path):
     cache = StudyCache(default_cache_dir())
     prior_file = sample / PRIOR_FILE
     prior = pydicom.dcmread(prior_file)
-    expected = _put_in_cache(cache, prior)
+    expected = cache_put(cache, prior)
     # not priors: older than the one expected, later than the current, another patient
-    _put_in_cache(cache, _variant(prior_file, StudyDate="20230101"))
-    _put_in_cache(cache, _variant(prior_file, StudyDate="20240601"))
-    _put_in_cache(cache, _variant(prior_file, StudyDate="20231201", PatientID="SOMEONE-ELSE"))
+    cache_put(cache, study_variant(prior_file, StudyDate="20230101"))
+    cache_put(cache, study_variant(prior_file, StudyDate="20240601"))
+    cache_put(cache, study_variant(prior_file, StudyDate="20231201", PatientID="SOMEONE-ELSE"))
     folder = _current_only(sample, tmp_path / "current")
     wf = window.workflow
     with qtbot.waitSignal(wf.priors.found, timeout=30000) as found:
@@ -235,7 +217,7 @@ def test_a_more_recent_prior_in_the_cache_replaces_the_one_in_the_open_folder(
     """The open folder has the 2023-10-02 prior; the cache a later one of the same patient
     (2023-12-01): the most recent prior hangs, whichever source holds it."""
     cache = StudyCache(default_cache_dir())
-    newer = _put_in_cache(cache, _variant(sample / PRIOR_FILE, StudyDate="20231201"))
+    newer = cache_put(cache, study_variant(sample / PRIOR_FILE, StudyDate="20231201"))
     wf = window.workflow
     with qtbot.waitSignal(wf.priors.finished, timeout=30000):
         window.open_paths([str(sample)])
