@@ -32,6 +32,29 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class PretrainConfig:
+    """Self-supervised masked-inpainting pretraining of the encoder (``training.pretrain``)
+    on the training patients' pixels (inner-train + calibration split; never the held-out
+    validation patients), before the supervised fit. ``epochs = 0``: off."""
+
+    epochs: int = 0
+    batch_size: int = 16
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.02
+    warmup_epochs: int = 1
+    mask_ratio: float = 0.5  # share of the patch x patch squares blacked out
+    patch: int = 32  # pixels of the input
+    target_factor: int = 4  # the image is reconstructed at 1/target_factor of the side
+    decoder_width: int = 64
+    visible_weight: float = 0.1  # weight of the error on the unmasked squares
+    run_dir: str = ""  # "" = <run_dir>/pretrain
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.mask_ratio < 1.0:
+            raise ValueError(f"pretrain.mask_ratio must be in (0, 1), not {self.mask_ratio}")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     name: str = "cxr-viewer NIH-639 CNN"
     version: str = "1.0.0"
@@ -84,6 +107,7 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
 
     def __post_init__(self) -> None:
         if self.box_loss not in ("map_bce", "cam"):
@@ -129,6 +153,7 @@ def config_from_dict(d: dict[str, Any]) -> TrainConfig:
             "data": _build(DataConfig, data, "data"),
             "model": _build(ModelConfig, d.pop("model", {}), "model"),
             "augment": _build(AugmentConfig, d.pop("augment", {}), "augment"),
+            "pretrain": _build(PretrainConfig, d.pop("pretrain", {}), "pretrain"),
         },
         "config",
     )

@@ -228,8 +228,26 @@ def run_training(cfg: TrainConfig, log: bool = True, finalize: bool = True) -> P
     )
     steps = int(np.ceil(len(data.train) / global_batch))
     pos_w = positive_weights(data.train_targets, cfg.pos_weight_max, cfg.pos_weight_power)
+    encoder_path = None
+    if cfg.pretrain.epochs > 0:
+        from cxr_viewer.training.pretrain import run_pretraining
+
+        # Pixels of the training patients only (fit + calibration split when there is one);
+        # the held-out validation patients' images are never seen, not even unlabelled.
+        both_training = cfg.tuning or cfg.calibration_fraction > 0
+        pixels = (np.concatenate([data.train_images, data.val_images]) if both_training
+                  else np.asarray(data.train_images))
+        encoder_path = run_pretraining(
+            cfg, pixels, cfg.pretrain.run_dir or run_dir / "pretrain", log=log)
     with strategy.scope():
         base, cam_layer = build_for_config(cfg)
+        if encoder_path is not None:
+            from cxr_viewer.training.pretrain import transfer_encoder
+
+            n_copied = transfer_encoder(base, encoder_path)
+            if log:
+                print(f"pretrain: {n_copied} encoder layers copied from {encoder_path}",
+                      flush=True)
         if use_boxes:
             from cxr_viewer.training.models import OUTPUT_LAYER, with_box_head, with_cam_head
 
