@@ -84,6 +84,22 @@ def test_top_finding_is_preselected_without_forcing_the_overlay(panel, card, qtb
     assert panel.selected_finding == "Cardiomegaly"
 
 
+def test_the_flagged_finding_is_preselected_over_a_more_probable_unflagged_one(panel, card):
+    """Nodule/Mass 70 % is below its 90 % threshold, Pleural effusion 35 % is above its 30 %:
+    the heat map's default subject is the flagged effusion, not the top of the list."""
+    pred = _prediction(card, probs=(0.2, 0.35, 0.7, 0.05, 0.4))
+    assert [s.finding for s in pred.ranked()][:2] == ["Nodule/Mass", "Pleural effusion"]
+    assert [s.finding for s in pred.flagged()] == ["Pleural effusion"]
+    assert pred.heatmap_subject() == "Pleural effusion"
+    panel.show_prediction(pred)
+    assert panel.selected_finding == "Pleural effusion"
+    # without any flag, the most probable finding is the subject
+    quiet = _prediction(card, probs=(0.2, 0.1, 0.7, 0.05, 0.4))
+    assert quiet.flagged() == [] and quiet.heatmap_subject() == "Nodule/Mass"
+    panel.show_prediction(quiet)
+    assert panel.selected_finding == "Nodule/Mass"
+
+
 def test_click_selects_a_finding_and_shows_its_heat_map(panel, card, qtbot):
     panel.show_prediction(_prediction(card))
     row = panel.rows["Nodule/Mass"]

@@ -50,11 +50,9 @@ def resolve_window(image: ImageData, window: tuple[float, float] | None = None) 
 
 
 def top_finding(prediction: Prediction) -> str | None:
-    """The top-ranked scored finding (None when the model scores none)."""
-    for score in prediction.ranked():
-        if score.probability is not None:
-            return score.finding
-    return None
+    """The default heat-map finding (``Prediction.heatmap_subject``: the most probable flagged
+    one, else the most probable; None when the model scores none)."""
+    return prediction.heatmap_subject()
 
 
 def check_finding(prediction: Prediction, finding: str, source: str) -> str:

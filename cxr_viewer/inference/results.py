@@ -57,6 +57,17 @@ class Prediction:
     def score(self, finding: str) -> FindingScore:
         return self.scores[VINDR_FINDINGS.index(finding)]
 
+    def heatmap_subject(self) -> str | None:
+        """The finding a heat map shows unless the reader picks one: the most probable
+        *flagged* finding, or, with no flag, the most probable scored one (None: nothing
+        scored).  A flagged finding can rank below an unflagged one with a higher threshold;
+        the reader's first question is "where is what was flagged"."""
+        flagged = self.flagged()
+        if flagged:
+            return flagged[0].finding
+        scored = [s.finding for s in self.ranked() if s.probability is not None]
+        return scored[0] if scored else None
+
 
 @dataclass(frozen=True)
 class CamResult:

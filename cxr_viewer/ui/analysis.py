@@ -297,8 +297,7 @@ class AnalysisController(QObject):
         if self._focus in scored:
             return self._focus
         if self._prediction is not None:
-            ranked = [s.finding for s in self._prediction.ranked() if s.probability is not None]
-            return ranked[0] if ranked else None
+            return self._prediction.heatmap_subject()
         return ""
 
     def _start(self, predict: bool, method: str, scope: str | None) -> None:
@@ -320,8 +319,8 @@ class AnalysisController(QObject):
             if image_alive() and cams_gen == self._cams_gen:
                 findings = None if scope is None else [scope] if scope else None
                 if scope == "" and prediction is not None:
-                    top = [s.finding for s in prediction.ranked() if s.probability is not None]
-                    findings = top[:1] or None
+                    subject = prediction.heatmap_subject()
+                    findings = [subject] if subject else None
                 result = bundle.cams(image, findings=findings, method=method)
                 yield "cams", (result, findings is None)
 
@@ -346,10 +345,10 @@ class AnalysisController(QObject):
             self._prediction = payload
             # a slow-method job asked for "the top finding": say which, so that a request for
             # that finding (the panel selects it) waits for this job instead of repeating it
-            top = [s.finding for s in payload.ranked() if s.probability is not None][:1]
+            subject = payload.heatmap_subject()
             for m, (gen, scope) in list(self._pending_cams.items()):
-                if scope == "" and top:
-                    self._pending_cams[m] = (gen, top[0])
+                if scope == "" and subject:
+                    self._pending_cams[m] = (gen, subject)
             self.predictionReady.emit(payload)
             self.statusChanged.emit(STATUS_HEATMAPS)
         elif what == "cams":

@@ -394,7 +394,8 @@ class FindingsPanel(QWidget):
 
     def show_prediction(self, prediction: Any) -> None:
         """Rank the findings by probability; flag those at or above their threshold; select the
-        top finding (the heat map's subject) unless the reader pinned one."""
+        heat map's subject (the most probable flagged finding, else the most probable) unless
+        the reader pinned one."""
         self._set_refused("")
         self._prediction = prediction
         warnings = tuple(getattr(prediction, "warnings", ()) or ())
@@ -417,8 +418,9 @@ class FindingsPanel(QWidget):
         scored = [s.finding for s in prediction.ranked() if s.probability is not None]
         pinned = self.pin_check.isChecked() and self._selected in scored
         if scored and not pinned:
-            # this image's top finding becomes the heat map's subject
-            self._set_selected(scored[0])
+            # this image's most probable flagged finding (else its most probable one) becomes
+            # the heat map's subject
+            self._set_selected(prediction.heatmap_subject() or scored[0])
         if scored:
             self._emit_overlay()
 

@@ -41,11 +41,9 @@ class ViewportAI:
 
 
 def top_finding(prediction: Any) -> str | None:
-    """The highest-ranked scored finding of ``prediction`` (None when nothing is scored)."""
-    if prediction is None:
-        return None
-    ranked = [s.finding for s in prediction.ranked() if s.probability is not None]
-    return ranked[0] if ranked else None
+    """The default heat-map finding of ``prediction`` (``Prediction.heatmap_subject``: the most
+    probable flagged one, else the most probable; None when nothing is scored)."""
+    return None if prediction is None else prediction.heatmap_subject()
 
 
 def draw_heatmap(view: Any, image: Any, prediction: Any, cams: Any, ov: Any) -> bool:

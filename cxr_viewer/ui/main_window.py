@@ -880,8 +880,7 @@ class MainWindow(QMainWindow):
         ov = self._overlay_settings()
         finding = ov.finding
         if finding is None and self.prediction is not None:
-            ranked = [s for s in self.prediction.ranked() if s.probability is not None]
-            finding = ranked[0].finding if ranked else None
+            finding = self.prediction.heatmap_subject()
         self.overlay = replace(ov, visible=not ov.visible, finding=finding)
         self._update_heatmap()
 
