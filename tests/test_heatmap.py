@@ -79,3 +79,23 @@ def test_overlay_settings_is_frozen_and_names_known_choices():
     with pytest.raises(dataclasses.FrozenInstanceError):
         s.opacity = 0.9  # type: ignore[misc]
     assert dataclasses.replace(s, visible=True).visible
+
+
+def test_overlay_gain_is_the_probability_relative_to_the_operating_threshold():
+    from cxr_viewer.imaging.heatmap import overlay_plan
+
+    on = OverlaySettings()
+    # a flagged rare finding (calibrated 16 %, threshold 15 %): full strength, no note
+    plan = overlay_plan(0.16, 0.15, on)
+    assert plan.draw and plan.gain == 1.0 and plan.reason == ""
+    # below its threshold: not drawn by default; on request faded by p / threshold
+    assert not overlay_plan(0.04, 0.32, on).draw
+    asked = overlay_plan(0.04, 0.32, dataclasses.replace(on, below_threshold=True))
+    assert asked.draw and asked.gain == pytest.approx(0.125)
+    assert asked.reason == "below threshold: shown on request"
+    # no threshold known: the probability itself; scaling off: 1
+    assert overlay_plan(0.3, None, on).gain == pytest.approx(0.3)
+    assert overlay_plan(0.04, 0.32, dataclasses.replace(on, scale_by_probability=False,
+                                            below_threshold=True)).gain == 1.0
+    # no probability yet: drawn unscaled
+    assert overlay_plan(None, 0.5, on) == overlay_plan(None, None, on)

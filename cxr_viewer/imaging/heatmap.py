@@ -3,8 +3,10 @@
 A heat map (Grad-CAM, saliency) is a float map in [0, 1] at the original image size, 1 being the
 strongest attention *in this image*: on its own it says nothing about how sure the model is.  So
 the viewer shows a map as it should be read (:func:`overlay_plan`): scaled by the finding's
-probability (cardiomegaly at 2 % is a faint wash, not a red blob), not drawn at all below the
-finding's operating threshold unless the reader asks, optionally as contours only
+probability relative to its operating threshold (cardiomegaly at 2 % with a 32 % threshold is a
+faint wash, not a red blob; a flagged finding is drawn at full strength even when its calibrated
+probability is small, as rare findings' are), not drawn at all below the finding's operating
+threshold unless the reader asks, optionally as contours only
 (:func:`contour_rgba`), with a colour bar (:func:`colorbar`).  Values below the display threshold
 are transparent, so the radiograph shows through where the model paid no attention.
 :class:`OverlaySettings` is the one description of how an overlay is shown; the findings panel
@@ -57,7 +59,8 @@ class OverlaySettings:
     method
         A key of :data:`CAM_METHODS`.
     scale_by_probability
-        Multiply the map by the finding's probability before colouring (default on).
+        Multiply the map by the finding's probability relative to its operating threshold,
+        ``min(1, p / threshold)`` (``p`` without a threshold), before colouring (default on).
     below_threshold
         Draw a finding's map even when its probability is below the finding's operating
         threshold (default off: such a map would suggest a finding the model does not flag).
@@ -93,7 +96,8 @@ class OverlayPlan:
     draw
         False: draw nothing (``reason`` says why).
     gain
-        Factor applied to the [0, 1] map before colouring (the probability, or 1).
+        Factor applied to the [0, 1] map before colouring (``min(1, p / threshold)``, ``p``
+        without a threshold, or 1 when not scaling).
     reason
         One line for the view when nothing is drawn or the map is faded.
     """
@@ -120,7 +124,15 @@ def overlay_plan(
     if probability is None:
         return OverlayPlan(True, 1.0, "")
     p = float(min(max(probability, 0.0), 1.0))
-    gain = p if settings.scale_by_probability else 1.0
+    gain = 1.0
+    if settings.scale_by_probability:
+        # Relative to the operating threshold: calibrated probabilities of rare findings are
+        # small (a flagged pleural thickening at 16 %), and scaling by p alone made every
+        # flagged map of such a finding fall under the display cut, i.e. invisible.
+        if decision_threshold is not None and decision_threshold > 0:
+            gain = min(1.0, p / float(decision_threshold))
+        else:
+            gain = p
     below = decision_threshold is not None and p < decision_threshold
     if below and not settings.below_threshold:
         return OverlayPlan(

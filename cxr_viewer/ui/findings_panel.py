@@ -282,8 +282,10 @@ class FindingsPanel(QWidget):
         # heat-map controls
         self.overlay_check = QCheckBox("Show heat map (H)")
         self.scale_check = QCheckBox("Scale by probability")
-        self.scale_check.setToolTip("Multiply the map by the finding's probability: a finding "
-                                    "at 2 % shows a faint wash, not a full-strength blob")
+        self.scale_check.setToolTip(
+            "Multiply the map by the finding's probability relative to its threshold (at most "
+            "1): a finding at 2 % with a 32 % threshold shows a faint wash, a flagged finding "
+            "its full map")
         self.below_check = QCheckBox("Below threshold too")
         self.below_check.setToolTip("Draw the map of a finding whose probability is below its "
                                     "operating threshold (off: nothing is drawn for it)")

@@ -81,8 +81,12 @@ def draw_heatmap(view: Any, image: Any, prediction: Any, cams: Any, ov: Any) -> 
         view.set_heatmap(None, legend=dict(legend, note=plan.reason))
         return True
     rgba = render_overlay(cams.maps[finding], ov, plan.gain)
-    scale = ("0 .. 1: attention x probability" if ov.scale_by_probability and p is not None
-             else "0 .. 1: attention (not scaled)")
+    if not ov.scale_by_probability or p is None:
+        scale = "0 .. 1: attention (not scaled)"
+    elif thr:
+        scale = "0 .. 1: attention x probability / threshold (max 1)"
+    else:
+        scale = "0 .. 1: attention x probability"
     legend.update(colormap=ov.colormap, scale=scale, note=plan.reason)
     opacity = max(ov.opacity, 0.9) if ov.contour else ov.opacity
     method = CAM_METHODS.get(cams.method, cams.method)
