@@ -74,9 +74,9 @@ def test_masked_dataset_masks_input_and_keeps_the_target(tmp_path: Path) -> None
 
 def test_pretraining_lowers_the_loss_and_transfers_the_encoder(tmp_path: Path) -> None:
     from cxr_viewer.training.measure import load_keras_model
-    from cxr_viewer.training.models import CAM_LAYER, OUTPUT_LAYER
+    from cxr_viewer.training.models import CAM_LAYER, OUTPUT_LAYER, build_for_config
     from cxr_viewer.training.pretrain import run_pretraining, transfer_encoder
-    from cxr_viewer.training.train import build_for_config, configure_tensorflow
+    from cxr_viewer.training.train import configure_tensorflow
 
     cfg = _cfg(tmp_path, epochs=12)
     configure_tensorflow(cfg)
@@ -113,8 +113,8 @@ def test_pretraining_lowers_the_loss_and_transfers_the_encoder(tmp_path: Path) -
 
 
 def test_transfer_refuses_an_encoder_of_another_width(tmp_path: Path) -> None:
+    from cxr_viewer.training.models import build_for_config
     from cxr_viewer.training.pretrain import encoder_of, transfer_encoder
-    from cxr_viewer.training.train import build_for_config
 
     cfg = _cfg(tmp_path, epochs=1)
     base, _ = build_for_config(cfg)

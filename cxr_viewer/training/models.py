@@ -218,3 +218,19 @@ def with_cam_head(model: Any, cam_layer: str = CAM_LAYER) -> Any:
     return keras.Model(
         model.inputs, {OUTPUT_LAYER: model.outputs[0], "box_map": cam}, name=model.name + "_train"
     )
+
+
+def build_for_config(cfg: Any) -> tuple[Any, str]:
+    """The (uncompiled) model of a ``TrainConfig`` and its Grad-CAM layer name (here, not in
+    ``train``, so that ``pretrain`` and ``train`` both build from it without an import cycle)."""
+    from cxr_viewer.training.labels import MODEL_LABELS
+
+    m = cfg.model
+    kwargs: dict[str, Any] = {"dropout": m.dropout}
+    if m.architecture == "compact":
+        kwargs["width"] = m.width
+        if m.channels != 1:
+            raise ValueError("the compact architecture takes 1-channel input")
+    elif m.architecture == "densenet121":
+        kwargs["imagenet_weights"] = m.imagenet_weights or None
+    return build_model(m.architecture, m.input_size, len(MODEL_LABELS), **kwargs)

@@ -174,7 +174,7 @@ def run_pretraining(cfg: Any, images: np.ndarray, out_dir: str | Path, log: bool
     """
     import keras
 
-    from cxr_viewer.training.train import build_for_config
+    from cxr_viewer.training.models import build_for_config
 
     p = cfg.pretrain
     out_dir = Path(out_dir)

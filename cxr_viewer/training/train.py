@@ -21,8 +21,9 @@ from cxr_viewer.training.data import (  # noqa: F401 - moved there: evaluate use
     prepare_data,
     split_records,
 )
-from cxr_viewer.training.labels import MODEL_LABEL_NAMES, MODEL_LABELS, SCORED_INDICES
+from cxr_viewer.training.labels import MODEL_LABEL_NAMES, SCORED_INDICES
 from cxr_viewer.training.metrics import auroc
+from cxr_viewer.training.models import build_for_config
 
 SCORED = list(SCORED_INDICES)
 
@@ -62,21 +63,6 @@ def make_strategy(cfg: TrainConfig) -> Any:
     if mode == "none":
         return tf.distribute.get_strategy()
     raise ValueError(f"unknown distribute mode {mode!r}")
-
-
-def build_for_config(cfg: TrainConfig) -> tuple[Any, str]:
-    """The (uncompiled) model of a config and its Grad-CAM layer name."""
-    from cxr_viewer.training.models import build_model
-
-    m = cfg.model
-    kwargs: dict[str, Any] = {"dropout": m.dropout}
-    if m.architecture == "compact":
-        kwargs["width"] = m.width
-        if m.channels != 1:
-            raise ValueError("the compact architecture takes 1-channel input")
-    elif m.architecture == "densenet121":
-        kwargs["imagenet_weights"] = m.imagenet_weights or None
-    return build_model(m.architecture, m.input_size, len(MODEL_LABELS), **kwargs)
 
 
 class _EpochLog:
