@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from cxr_viewer.imaging.heatmap import colorize, render_overlay
+from cxr_viewer.imaging.heatmap import render_overlay
 from cxr_viewer.imaging.render import render_display
 from cxr_viewer.inference.findings import VINDR_FINDINGS
 from cxr_viewer.inference.results import CamResult, FindingScore, Prediction
@@ -54,11 +54,10 @@ def test_results_for_the_current_image_reach_panel_and_overlay(qtbot, window, sh
     assert window.view.heatmap_visible()
     ov = window.overlay
     assert ov.finding == "Cardiomegaly"
-    # drawn as it should be read: the map scaled by the finding's probability (90 %)
-    expected = render_overlay(cams.maps["Cardiomegaly"], ov, 0.9)
+    # drawn as it should be read: the map times min(1, probability / threshold); flagged at
+    # 90 % with a 50 % threshold, that is full strength
+    expected = render_overlay(cams.maps["Cardiomegaly"], ov, 1.0)
     assert np.array_equal(window.view.heat_rgba, expected)
-    assert not np.array_equal(expected, colorize(cams.maps["Cardiomegaly"], ov.colormap,
-                                                 ov.threshold))
     legend = window.view.heat_legend
     assert legend["title"] == "Cardiomegaly  90%  FLAG" and "threshold 50%" in legend["detail"]
     assert window.view.legend.isVisible() and window.view.legend_bar.pixmap() is not None
@@ -76,6 +75,13 @@ def test_results_for_the_current_image_reach_panel_and_overlay(qtbot, window, sh
         assert not window.view.heatmap_visible() and window.overlay.finding == "Pleural effusion"
         assert "below the threshold 50%" in window.view.heat_legend["note"]
         window.findings_panel.below_check.setChecked(True)  # asked for: drawn
+        # another below-threshold finding (15 %, threshold 50 %): faded to 15 / 50
+        window.findings_panel.select_finding("Nodule/Mass")
+        p = pred.score("Nodule/Mass").probability
+        faded = render_overlay(cams.maps["Nodule/Mass"], window.overlay, p / 0.5)
+        assert 0 < p < 0.5 and np.array_equal(window.view.heat_rgba, faded)
+        assert not np.array_equal(faded, expected)
+        window.findings_panel.select_finding("Pleural effusion")
         window.findings_panel.scale_check.setChecked(False)
         assert window.view.heatmap_visible()
         assert window.view.heat_rgba[5, 5, 3] == 255 and window.view.heat_rgba[50, 50, 3] == 0
