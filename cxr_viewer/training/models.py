@@ -234,3 +234,20 @@ def build_for_config(cfg: Any) -> tuple[Any, str]:
     elif m.architecture == "densenet121":
         kwargs["imagenet_weights"] = m.imagenet_weights or None
     return build_model(m.architecture, m.input_size, len(MODEL_LABELS), **kwargs)
+
+
+def warmup_cosine_adamw(learning_rate: float, weight_decay: float, epochs: int,
+                        warmup_epochs: int, steps: int) -> Any:
+    """AdamW with a linear warm-up from a tenth of ``learning_rate`` over ``warmup_epochs`` and
+    a cosine decay to 1 % over the rest (the supervised fit and the pretraining both use it)."""
+    import keras
+
+    warmup = min(warmup_epochs * steps, max(epochs * steps - 1, 0))
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=learning_rate * 0.1 if warmup else learning_rate,
+        decay_steps=max(epochs * steps - warmup, 1),
+        alpha=0.01,
+        warmup_target=learning_rate if warmup else None,
+        warmup_steps=warmup,
+    )
+    return keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay)

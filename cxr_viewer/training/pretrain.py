@@ -174,7 +174,7 @@ def run_pretraining(cfg: Any, images: np.ndarray, out_dir: str | Path, log: bool
     """
     import keras
 
-    from cxr_viewer.training.models import build_for_config
+    from cxr_viewer.training.models import build_for_config, warmup_cosine_adamw
 
     p = cfg.pretrain
     out_dir = Path(out_dir)
@@ -192,16 +192,8 @@ def run_pretraining(cfg: Any, images: np.ndarray, out_dir: str | Path, log: bool
     steps = int(np.ceil(len(images) / p.batch_size))
     base, _ = build_for_config(cfg)
     model = with_decoder(encoder_of(base), p.target_factor, p.decoder_width)
-    warmup = min(p.warmup_epochs * steps, max(p.epochs * steps - 1, 0))
-    schedule = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=p.learning_rate * 0.1 if warmup else p.learning_rate,
-        decay_steps=max(p.epochs * steps - warmup, 1),
-        alpha=0.01,
-        warmup_target=p.learning_rate if warmup else None,
-        warmup_steps=warmup,
-    )
-    model.compile(optimizer=keras.optimizers.AdamW(learning_rate=schedule,
-                                                   weight_decay=p.weight_decay),
+    model.compile(optimizer=warmup_cosine_adamw(p.learning_rate, p.weight_decay, p.epochs,
+                                                p.warmup_epochs, steps),
                   loss=inpainting_loss(p.visible_weight))
     history = out_dir / "history.jsonl"
 

@@ -23,7 +23,7 @@ from cxr_viewer.training.data import (  # noqa: F401 - moved there: evaluate use
 )
 from cxr_viewer.training.labels import MODEL_LABEL_NAMES, SCORED_INDICES
 from cxr_viewer.training.metrics import auroc
-from cxr_viewer.training.models import build_for_config
+from cxr_viewer.training.models import build_for_config, warmup_cosine_adamw
 
 SCORED = list(SCORED_INDICES)
 
@@ -252,15 +252,8 @@ def run_training(cfg: TrainConfig, log: bool = True, finalize: bool = True) -> P
             model = base
             loss = masked_weighted_bce(pos_w, smoothing=cfg.label_smoothing)
             loss_weights = None
-        warmup = min(cfg.warmup_epochs * steps, max(cfg.epochs * steps - 1, 0))
-        schedule = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=cfg.learning_rate * 0.1 if warmup else cfg.learning_rate,
-            decay_steps=max(cfg.epochs * steps - warmup, 1),
-            alpha=0.01,
-            warmup_target=cfg.learning_rate if warmup else None,
-            warmup_steps=warmup,
-        )
-        optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=cfg.weight_decay)
+        optimizer = warmup_cosine_adamw(cfg.learning_rate, cfg.weight_decay, cfg.epochs,
+                                        cfg.warmup_epochs, steps)
         model.compile(optimizer=optimizer, loss=loss, loss_weights=loss_weights)
     if log:
         print(f"model: {base.name}, {base.count_params():,} parameters, {steps} steps/epoch",
