@@ -346,6 +346,30 @@ class ImageView(QWidget):
         self.render_full()
         self.windowChanged.emit(voi)
 
+    def apply_preset(self, n: int) -> bool:
+        """Window preset key ``n`` (1-based) of this view's image: header windows by their
+        explanation first, then auto, full range. False when the image has no such preset."""
+        from cxr_viewer.imaging.presets import presets_for
+
+        if self.image is None:
+            return False
+        presets = presets_for(self.image)[:9]
+        if not (1 <= n <= len(presets)):
+            return False
+        voi = presets[n - 1].resolve(self.image)
+        self.set_voi(voi, voi.label)
+        return True
+
+    def reset_window(self) -> None:
+        """Back to the image's default window, not inverted."""
+        from cxr_viewer.imaging.presets import default_preset
+
+        if self.image is None:
+            return
+        voi = default_preset(self.image).resolve(self.image)
+        self.set_invert(False)
+        self.set_voi(voi, voi.label)
+
     def set_invert(self, invert: bool) -> None:
         self.invert = bool(invert)
         if self.image is not None:

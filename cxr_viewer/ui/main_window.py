@@ -598,21 +598,12 @@ class MainWindow(QMainWindow):
 
     def apply_preset(self, n: int) -> None:
         """Key ``n`` (1-based): header windows by their explanation first, then auto, full range."""
-        presets = self.presets()
-        if not (1 <= n <= len(presets)):
+        if not self.view.apply_preset(n):
             self.statusBar().showMessage(f"No preset {n} for this image", 3000)
-            return
-        voi = presets[n - 1].resolve(self.current_image)
-        self.view.set_voi(voi, voi.label)
 
     def reset_window(self) -> None:
-        if self.current_image is None:
-            return
-        from cxr_viewer.imaging.presets import default_preset
-
-        voi = default_preset(self.current_image).resolve(self.current_image)
-        self.view.set_invert(False)
-        self.view.set_voi(voi, voi.label)
+        if self.current_image is not None:
+            self.view.reset_window()
 
     def _rebuild_preset_menu(self) -> None:
         self.preset_menu.clear()

@@ -71,31 +71,13 @@ ROUTED_ACTIONS = {
     "invert": lambda v: v.set_invert(not v.invert),
     "next_frame": lambda v: v.set_frame(v.frame + 1),
     "prev_frame": lambda v: v.set_frame(v.frame - 1),
-    "reset_window": lambda v: _reset_window(v),
-    "reset_view": lambda v: (v.reset_view(), _reset_window(v)),
+    "reset_window": lambda v: v.reset_window(),
+    "reset_view": lambda v: (v.reset_view(), v.reset_window()),
     "overlay_planes": lambda v: v.set_overlay_planes(not v.show_overlay_planes),
-    **{f"preset_{n}": (lambda v, n=n: _apply_preset(v, n)) for n in range(1, 10)},
+    **{f"preset_{n}": (lambda v, n=n: v.apply_preset(n)) for n in range(1, 10)},
 }
 CHANGE_COLOURS = {"new flag": "#ff6060", "resolved": "#60d060", "up": "#ffb060",
                   "down": "#80c0ff", "same": "#b0b0b0", "": "#808080"}
-
-
-def _apply_preset(view, n: int) -> None:
-    """Window preset key ``n`` (1-based) of the image in ``view`` (its own header windows)."""
-    from cxr_viewer.imaging.presets import presets_for
-
-    presets = presets_for(view.image)[:9]
-    if 1 <= n <= len(presets):
-        voi = presets[n - 1].resolve(view.image)
-        view.set_voi(voi, voi.label)
-
-
-def _reset_window(view) -> None:
-    from cxr_viewer.imaging.presets import default_preset
-
-    voi = default_preset(view.image).resolve(view.image)
-    view.set_invert(False)
-    view.set_voi(voi, voi.label)
 
 
 class _PassSignals(QObject):
