@@ -5,6 +5,8 @@ current and prior studies."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from pathlib import Path
 
 import pydicom
@@ -12,6 +14,7 @@ import pytest
 from pydicom.uid import generate_uid
 
 from cxr_viewer.io.sample import PRIOR_FILE, generate_sample_study
+from cxr_viewer.net import priors
 from cxr_viewer.net.cache import StudyCache
 from cxr_viewer.net.config import NetSettings, Node
 from cxr_viewer.net.priors import (
@@ -115,6 +118,7 @@ def test_pacs_prior_is_queried_retrieved_once_and_a_down_node_named(
     again = look_for_prior(current, cache, [node], settings, report=events.append)
     assert again.ref is not None and again.ref.key == prior_uid
     assert "retrieving" not in [e.kind for e in events] and events[0].kind == "cache"
+    assert priors._retrieve_locks == {}  # no lock left behind per retrieved study
 
 
 def test_nothing_is_retrieved_when_a_newer_prior_is_at_hand_or_the_user_moved_on(
@@ -131,3 +135,37 @@ def test_nothing_is_retrieved_when_a_newer_prior_is_at_hand_or_the_user_moved_on
     moved = look_for_prior(current, cache, [node], settings, still_wanted=lambda: False)
     assert moved.skipped and moved.ref is None and moved.queried == ()
     assert not cache.is_complete(prior_uid) and cache.studies() == []
+
+
+def test_one_retrieve_per_study_at_a_time_and_no_lock_kept_afterwards() -> None:
+    order: list[str] = []
+    inside, release = threading.Event(), threading.Event()
+
+    def first() -> None:
+        with priors._study_lock("1.2.3"):
+            order.append("first in")
+            inside.set()
+            release.wait(10)
+            order.append("first out")
+
+    def second() -> None:
+        inside.wait(10)
+        with priors._study_lock("1.2.3"):
+            order.append("second in")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    assert inside.wait(10)
+    deadline = time.monotonic() + 10
+    while priors._retrieve_locks["1.2.3"][1] < 2 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert priors._retrieve_locks["1.2.3"][1] == 2  # the second lookup waits on the same study
+    with priors._study_lock("4.5.6"):  # another study is not held up
+        order.append("other")
+    assert order == ["first in", "other"]
+    release.set()
+    for t in threads:
+        t.join(10)
+    assert order == ["first in", "other", "first out", "second in"]
+    assert priors._retrieve_locks == {}

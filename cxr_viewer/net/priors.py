@@ -22,7 +22,8 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -48,7 +49,9 @@ __all__ = [
 #: no prior for a radiograph, and its hundreds of images are not worth retrieving).
 PRIOR_MODALITIES = "CR,DX"
 _LATERAL = {"LL", "RL", "LATERAL", "LAT"}
-_retrieve_locks: dict[str, threading.Lock] = {}
+#: study UID -> [lock, number of lookups holding or waiting for it]; an entry is removed when
+#: its last user leaves, so the table holds only the retrieves in progress.
+_retrieve_locks: dict[str, list] = {}
 _locks_guard = threading.Lock()
 
 
@@ -195,9 +198,20 @@ def query_prior(
     return best, errors
 
 
-def _lock_for(study_uid: str) -> threading.Lock:
+@contextmanager
+def _study_lock(study_uid: str) -> Iterator[None]:
+    """One retrieve per study at a time, however many lookups want it."""
     with _locks_guard:
-        return _retrieve_locks.setdefault(study_uid, threading.Lock())
+        entry = _retrieve_locks.setdefault(study_uid, [threading.Lock(), 0])
+        entry[1] += 1
+    try:
+        with entry[0]:
+            yield
+    finally:
+        with _locks_guard:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del _retrieve_locks[study_uid]
 
 
 def look_for_prior(
@@ -267,7 +281,7 @@ def look_for_prior(
         return PriorResult(key, found, source, tuple(errors), queried)  # nothing newer remotely
     if not still_wanted():
         return PriorResult(key, found, source, tuple(errors), queried, skipped=True)
-    with _lock_for(ref.key):  # one retrieve per study, however many lookups want it
+    with _study_lock(ref.key):  # one retrieve per study, however many lookups want it
         if not cache.is_complete(ref.key):
             tell("retrieving", source=node.label, total=match.num_instances)
             try:
