@@ -48,3 +48,14 @@ def vinbig_csv() -> Path:
     if not path.is_file():
         pytest.skip(f"{path} is absent")
     return path
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory) -> Path:
+    """A folder with the generated sample study (the current radiograph and its prior), made
+    once per test module so that no module sees another's changes to it."""
+    from cxr_viewer.io.sample import generate_sample_study
+
+    out = tmp_path_factory.mktemp("sample")
+    generate_sample_study(out)
+    return out

@@ -10,10 +10,9 @@ import time
 from pathlib import Path
 
 import pydicom
-import pytest
 from pydicom.uid import generate_uid
 
-from cxr_viewer.io.sample import PRIOR_FILE, generate_sample_study
+from cxr_viewer.io.sample import PRIOR_FILE
 from cxr_viewer.net import priors
 from cxr_viewer.net.cache import StudyCache
 from cxr_viewer.net.config import NetSettings, Node
@@ -38,12 +37,6 @@ from tests.orthanc_fixture import (
 
 CURRENT = "IM0001_CR.dcm"
 
-
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("sample")
-    generate_sample_study(out)
-    return out
 
 
 def _ref(path: Path) -> StudyRef:

@@ -13,7 +13,7 @@ import pydicom
 import pytest
 from pydicom.uid import generate_uid
 
-from cxr_viewer.io.sample import PRIOR_FILE, generate_sample_study
+from cxr_viewer.io.sample import PRIOR_FILE
 from cxr_viewer.net.cache import StudyCache, default_cache_dir
 from cxr_viewer.net.config import NetSettings, Node, NodeStore
 from tests.orthanc_fixture import (
@@ -33,12 +33,6 @@ pytestmark = pytest.mark.gui
 CURRENT_FILES = ("IM0001_CR.dcm", "IM0002_DX.dcm")
 TITLE = "Prior 2023-10-02, 3 months earlier"
 
-
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sample")
-    generate_sample_study(out)
-    return out
 
 
 def _current_only(sample: Path, folder: Path) -> Path:

@@ -9,16 +9,9 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
 
-from cxr_viewer.io.sample import PRIOR_FILE, generate_sample_study
+from cxr_viewer.io.sample import PRIOR_FILE
 from tests.ui_fixtures import *  # noqa: F403 - fixtures
 from tests.ui_fixtures import mouse_drag, wait_for_image, write_png
-
-
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sample")
-    generate_sample_study(out)
-    return out
 
 
 def _gradient(tmp_path, name, shape=(300, 400)):

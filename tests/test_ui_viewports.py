@@ -15,19 +15,13 @@ import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtTest import QTest
 
-from cxr_viewer.io.sample import PRIOR_FILE, generate_sample_study
+from cxr_viewer.io.sample import PRIOR_FILE
 from tests.ui_fixtures import *  # noqa: F403 - fixtures
 from tests.ui_fixtures import wait_for_image, write_png
 
 CURRENT = "IM0001_CR.dcm"
 DX = "IM0002_DX.dcm"
 
-
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sample")
-    generate_sample_study(out)
-    return out
 
 
 @pytest.fixture(scope="module")

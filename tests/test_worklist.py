@@ -12,7 +12,7 @@ import pytest
 
 from cxr_viewer.inference.results import FindingScore, Prediction
 from cxr_viewer.io.loader import load_image
-from cxr_viewer.io.sample import PATIENT_ID, PRIOR_FILE, generate_sample_study
+from cxr_viewer.io.sample import PATIENT_ID, PRIOR_FILE
 from cxr_viewer.io.scan import scan_folder
 from cxr_viewer.worklist import (
     LRUImageCache,
@@ -44,19 +44,13 @@ def _labels(nih_dir: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-@pytest.fixture(scope="module")
-def sample_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("sample")
-    generate_sample_study(out)
-    return out
 
-
-def test_sample_current_study_is_paired_with_its_prior(sample_dir):
-    refs = refs_from_scan(sample_dir)
+def test_sample_current_study_is_paired_with_its_prior(sample):
+    refs = refs_from_scan(sample)
     assert len(refs) == 2 and {r.patient_id for r in refs} == {PATIENT_ID}
     current = max(refs, key=lambda r: r.date)
     prior = find_prior(current, refs)
-    assert prior is not None and prior.paths == (str(sample_dir / PRIOR_FILE),)
+    assert prior is not None and prior.paths == (str(sample / PRIOR_FILE),)
     assert interval_text(prior.date, current.date) == "Prior 2023-10-02, 3 months earlier"
     # the prior itself has no earlier study
     assert find_prior(prior, refs) is None
@@ -163,8 +157,8 @@ def test_read_state_persists_atomically(tmp_path):
     assert broken.keys() == set() and "read state ignored" in broken.error
 
 
-def test_lru_cache_is_bounded_by_memory(sample_dir):
-    paths = [str(p) for p in sorted(sample_dir.rglob("*.dcm"))]
+def test_lru_cache_is_bounded_by_memory(sample):
+    paths = [str(p) for p in sorted(sample.rglob("*.dcm"))]
     sizes = [image_nbytes(load_image(p)) for p in paths]
     cache = LRUImageCache(max_bytes=max(sizes) + min(sizes) - 1)
     for p in paths:
