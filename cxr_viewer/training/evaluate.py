@@ -203,8 +203,9 @@ def build_card(
     )
 
 
-def _report_markdown(card: ModelCard, result: dict[str, Any], reproduced: str = "") -> str:
-    m = card.metrics
+def report_header(card: ModelCard, reproduced: str = "", extra: tuple[str, ...] = ()) -> list[str]:
+    """The lines every model report starts with: title, the research-use line, what the model is,
+    what it was trained and measured on, ``extra`` bullet lines, and the reproduction check."""
     lines = [
         f"# Model report: {card.name} {card.version}",
         "",
@@ -216,12 +217,19 @@ def _report_markdown(card: ModelCard, result: dict[str, Any], reproduced: str = 
         f"{card.input.normalization}, {card.input.resize}; Grad-CAM layer `{card.gradcam_layer}`",
         f"- Weights: `{card.weights}` SHA-256 `{card.weights_sha256}`",
         f"- Training data: {card.training_data}",
-        f"- Measured on: {m['measured_on']}",
+        f"- Measured on: {card.metrics['measured_on']}",
         f"- Not scored (no NIH label): {', '.join(card.not_scored_findings)}",
+        *extra,
         "",
     ]
     if reproduced:
         lines += [reproduced, ""]
+    return lines
+
+
+def _report_markdown(card: ModelCard, result: dict[str, Any], reproduced: str = "") -> str:
+    m = card.metrics
+    lines = report_header(card, reproduced)
     mean, ci = result["mean_auroc_scored"], result["mean_auroc_scored_ci95"]
     lines += [
         f"**Mean AUROC over the {len(result['scored_labels'])} scored VinDr-CXR findings: "
@@ -575,23 +583,37 @@ def reproduce(
         return _reproduce_v2(card, cfg, model, bundle, out_dir, tolerance, log)
     thresholds = {lab.name: lab.threshold for lab in card.labels}
     result = evaluate_split(cfg, model, card.gradcam_layer, thresholds, log=log)
+    _same_split_or_raise(card, result, bundle)
+    comparison = compare_with_card(card, result)
+    _judge(comparison, tolerance)
+    if out_dir is not None:
+        line = _reproduction_line(comparison)
+        write_report(card, result, out_dir, line)
+    return result, comparison
+
+
+def _same_split_or_raise(card: ModelCard, result: dict[str, Any], bundle: Path) -> None:
+    from cxr_viewer.errors import ModelError
+
     if result["split"]["val_ids_sha256"] != card.metrics["split"]["val_ids_sha256"]:
         raise ModelError(str(bundle), "the validation split differs from the card's (other data "
                          "or another split seed): the numbers are not comparable")
-    comparison = compare_with_card(card, result)
+
+
+def _judge(comparison: dict[str, Any], tolerance: float) -> None:
     comparison["reproduced"] = bool(
         comparison["max_abs_diff"] <= tolerance and not comparison["missing"]
     )
     comparison["tolerance"] = tolerance
-    if out_dir is not None:
-        line = (
-            f"Reproduction check against the card: {comparison['compared']} numbers compared, "
-            f"largest absolute difference {comparison['max_abs_diff']:.2g} "
-            f"({'reproduced' if comparison['reproduced'] else 'NOT reproduced'}, tolerance "
-            f"{tolerance:g})."
-        )
-        write_report(card, result, out_dir, line)
-    return result, comparison
+
+
+def _reproduction_line(comparison: dict[str, Any]) -> str:
+    return (
+        f"Reproduction check against the card: {comparison['compared']} numbers compared, "
+        f"largest absolute difference {comparison['max_abs_diff']:.2g} "
+        f"({'reproduced' if comparison['reproduced'] else 'NOT reproduced'}, tolerance "
+        f"{comparison['tolerance']:g})."
+    )
 
 
 def _reproduce_v2(
@@ -606,13 +628,10 @@ def _reproduce_v2(
     """Re-run the whole 2.0 procedure (calibration, operating points, Abnormal source on the
     calibration split; every metric on validation) and compare with the card, including the
     card's calibration and thresholds themselves."""
-    from cxr_viewer.errors import ModelError
     from cxr_viewer.training.evaluate_v2 import COMPARED_SECTIONS_V2, evaluate_v2
 
     result = evaluate_v2(cfg, model, card.gradcam_layer, log=log)
-    if result["split"]["val_ids_sha256"] != card.metrics["split"]["val_ids_sha256"]:
-        raise ModelError(str(bundle), "the validation split differs from the card's (other data "
-                         "or another split seed): the numbers are not comparable")
+    _same_split_or_raise(card, result, bundle)
     comparison = compare_with_card(card, result, COMPARED_SECTIONS_V2)
     stated = _flatten_numbers({"calibration": card.calibration,
                                "operating_points": card.operating_points})
@@ -624,16 +643,8 @@ def _reproduce_v2(
     if extra and max(extra) > comparison["max_abs_diff"]:
         comparison["max_abs_diff"], comparison["worst"] = max(extra), "card operating fields"
     comparison["compared"] += len(extra)
-    comparison["reproduced"] = bool(
-        comparison["max_abs_diff"] <= tolerance and not comparison["missing"]
-    )
-    comparison["tolerance"] = tolerance
+    _judge(comparison, tolerance)
     if out_dir is not None:
-        line = (
-            f"Reproduction check against the card: {comparison['compared']} numbers compared, "
-            f"largest absolute difference {comparison['max_abs_diff']:.2g} "
-            f"({'reproduced' if comparison['reproduced'] else 'NOT reproduced'}, tolerance "
-            f"{tolerance:g})."
-        )
+        line = _reproduction_line(comparison)
         write_report_v2(card, result, out_dir, line)
     return result, comparison
