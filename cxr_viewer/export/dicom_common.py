@@ -136,6 +136,37 @@ def quiet_source_names() -> Iterator[None]:
         yield
 
 
+def new_instance(series_number: int, *, device: bool = True) -> dict[str, Any]:
+    """The highdicom keywords every export shares: a new series and SOP instance UID, instance 1,
+    this software as the manufacturer and, where the IOD takes them (``device``), its model
+    name, version and serial number."""
+    import highdicom as hd
+
+    kw: dict[str, Any] = {
+        "series_instance_uid": hd.UID(),
+        "series_number": series_number,
+        "sop_instance_uid": hd.UID(),
+        "instance_number": 1,
+        "manufacturer": MANUFACTURER,
+    }
+    if device:
+        kw.update(manufacturer_model_name=MODEL_NAME, software_versions=SOFTWARE_VERSION,
+                  device_serial_number=DEVICE_SERIAL)
+    return kw
+
+
+@contextlib.contextmanager
+def from_source_header(image: ImageData, how: str) -> Iterator[None]:
+    """Build an instance from ``image``'s header: its names are copied quietly, and a header
+    highdicom cannot use (e.g. a birth date that is not a DICOM date) is refused with an
+    ExportError that says ``how`` it was to be used, never repaired silently."""
+    with quiet_source_names():
+        try:
+            yield
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise ExportError(image.path, f"the source header cannot be {how}: {exc}") from exc
+
+
 def save_dataset(ds: Any, path: str | Path) -> Path:
     """Write a DICOM Part 10 file atomically (temp sibling + fsync + rename)."""
     path = Path(path)

@@ -23,13 +23,11 @@ from cxr_viewer import DISCLAIMER
 from cxr_viewer.export import ai_codes as C
 from cxr_viewer.export.annotated import ExportError
 from cxr_viewer.export.dicom_common import (
-    DEVICE_SERIAL,
-    MANUFACTURER,
-    MODEL_NAME,
     PM_SERIES_DESCRIPTION,
     PM_SERIES_NUMBER,
-    SOFTWARE_VERSION,
+    from_source_header,
     model_equipment,
+    new_instance,
     quiet_source_names,
     require_dicom_source,
     save_dataset,
@@ -175,33 +173,22 @@ def build_parametric_map(
         compress = _rle_available()
     with quiet_source_names():
         geometry, nominal = geometry_source(ref)
-        try:
-            pm = hd.pm.ParametricMap(
-                source_images=[geometry],
-                pixel_array=channels,
-                series_instance_uid=hd.UID(),
-                series_number=PM_SERIES_NUMBER,
-                sop_instance_uid=hd.UID(),
-                instance_number=1,
-                manufacturer=MANUFACTURER,
-                manufacturer_model_name=MODEL_NAME,
-                software_versions=SOFTWARE_VERSION,
-                device_serial_number=DEVICE_SERIAL,
-                contains_recognizable_visual_features=False,
-                real_world_value_mappings=mappings,
-                transfer_syntax_uid=RLELossless if compress else ExplicitVRLittleEndian,
-                content_label=CONTENT_LABEL,
-                content_description=f"AI heat maps ({cams.method}); {DISCLAIMER}"[:64],
-                contributing_equipment=equipment or None,
-                voi_lut_transformations=[
-                    hd.VOILUTTransformation(window_center=0.5, window_width=1.0)
-                ],
-                series_description=PM_SERIES_DESCRIPTION,
-            )
-        except (ValueError, TypeError, AttributeError) as exc:
-            raise ExportError(
-                image.path, f"the source header cannot be referenced by a Parametric Map: {exc}"
-            ) from exc
+    with from_source_header(image, "referenced by a Parametric Map"):
+        pm = hd.pm.ParametricMap(
+            source_images=[geometry],
+            pixel_array=channels,
+            **new_instance(PM_SERIES_NUMBER),
+            contains_recognizable_visual_features=False,
+            real_world_value_mappings=mappings,
+            transfer_syntax_uid=RLELossless if compress else ExplicitVRLittleEndian,
+            content_label=CONTENT_LABEL,
+            content_description=f"AI heat maps ({cams.method}); {DISCLAIMER}"[:64],
+            contributing_equipment=equipment or None,
+            voi_lut_transformations=[
+                hd.VOILUTTransformation(window_center=0.5, window_width=1.0)
+            ],
+            series_description=PM_SERIES_DESCRIPTION,
+        )
     _copy_laterality_and_body_part(ref, pm)
     for frame in pm.PerFrameFunctionalGroupsSequence:
         # each frame is one finding: say which, for viewers that list frames by label

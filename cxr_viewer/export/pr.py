@@ -25,13 +25,10 @@ import numpy as np
 
 from cxr_viewer.export.annotated import ExportError
 from cxr_viewer.export.dicom_common import (
-    DEVICE_SERIAL,
-    MANUFACTURER,
-    MODEL_NAME,
     PR_SERIES_DESCRIPTION,
     PR_SERIES_NUMBER,
-    SOFTWARE_VERSION,
-    quiet_source_names,
+    from_source_header,
+    new_instance,
     require_dicom_source,
     save_dataset,
 )
@@ -183,31 +180,19 @@ def build_presentation_state(image: ImageData, view: ViewState) -> Any:
     presentation = hd.PresentationLUTTransformation(
         presentation_lut_shape="INVERSE" if inverse else "IDENTITY"
     )
-    with quiet_source_names():
-        try:
-            pr = hd.pr.GrayscaleSoftcopyPresentationState(
-                referenced_images=[ref],
-                series_instance_uid=hd.UID(),
-                series_number=PR_SERIES_NUMBER,
-                sop_instance_uid=hd.UID(),
-                instance_number=1,
-                manufacturer=MANUFACTURER,
-                manufacturer_model_name=MODEL_NAME,
-                software_versions=SOFTWARE_VERSION,
-                device_serial_number=DEVICE_SERIAL,
-                content_label=CONTENT_LABEL,
-                content_description="Window, orientation and measurements as read",
-                graphic_annotations=annotations or None,
-                graphic_layers=[layer] if annotations else None,
-                # None: highdicom copies the image's own VOI LUT / window
-                voi_lut_transformations=[voi] if voi is not None else None,
-                presentation_lut_transformation=presentation,
-                series_description=PR_SERIES_DESCRIPTION,
-            )
-        except (ValueError, TypeError, AttributeError) as exc:
-            raise ExportError(
-                image.path, f"the source header cannot be referenced by a presentation state: {exc}"
-            ) from exc
+    with from_source_header(image, "referenced by a presentation state"):
+        pr = hd.pr.GrayscaleSoftcopyPresentationState(
+            referenced_images=[ref],
+            **new_instance(PR_SERIES_NUMBER),
+            content_label=CONTENT_LABEL,
+            content_description="Window, orientation and measurements as read",
+            graphic_annotations=annotations or None,
+            graphic_layers=[layer] if annotations else None,
+            # None: highdicom copies the image's own VOI LUT / window
+            voi_lut_transformations=[voi] if voi is not None else None,
+            presentation_lut_transformation=presentation,
+            series_description=PR_SERIES_DESCRIPTION,
+        )
     degrees, flip = dicom_spatial_transform(view.rotation_k, view.flip_h, view.flip_v)
     pr.ImageRotation = degrees
     pr.ImageHorizontalFlip = "Y" if flip else "N"

@@ -13,7 +13,6 @@ it); "include patient details" only controls the text burned into the pixels.
 from __future__ import annotations
 
 import re
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,13 @@ from cxr_viewer.export.annotated import (
     describe_voi,
     summary_lines,
 )
-from cxr_viewer.export.dicom_common import MANUFACTURER, model_equipment
+from cxr_viewer.export.dicom_common import (
+    MODEL_NAME,
+    SOFTWARE_VERSION,
+    from_source_header,
+    model_equipment,
+    new_instance,
+)
 
 SERIES_DESCRIPTION = "AI second opinion"
 SERIES_NUMBER = 9901  # high, so the capture sorts after the acquired series
@@ -132,39 +137,22 @@ def build_secondary_capture(rgb: np.ndarray, request: ExportRequest):  # -> high
 
     source_orientation = [str(v) for v in (ref.get("PatientOrientation") or [])]
     known = len(source_orientation) == 2 and all(source_orientation)
-    with warnings.catch_warnings():
-        # The source's names are copied unchanged (the capture must match the study); highdicom
-        # warns about valid but single-component names such as anonymised IDs.
-        warnings.filterwarnings(
-            "ignore",
-            message=".*unlikely to represent the intended person name",
-            category=UserWarning,
+    with from_source_header(image, "copied into a Secondary Capture"):
+        sc = hd.sc.SCImage.from_ref_dataset(
+            ref_dataset=ref,
+            pixel_array=arr,
+            photometric_interpretation="RGB",
+            bits_allocated=8,
+            coordinate_system="PATIENT",
+            **new_instance(SERIES_NUMBER, device=False),
+            # highdicom insists on single-letter values here; the real value is set below.
+            patient_orientation=("L", "F"),
+            transfer_syntax_uid=ExplicitVRLittleEndian,
+            contributing_equipment=equipment or None,
+            series_description=SERIES_DESCRIPTION,
+            software_versions=SOFTWARE_VERSION,
+            manufacturer_model_name=MODEL_NAME,
         )
-        try:
-            sc = hd.sc.SCImage.from_ref_dataset(
-                ref_dataset=ref,
-                pixel_array=arr,
-                photometric_interpretation="RGB",
-                bits_allocated=8,
-                coordinate_system="PATIENT",
-                series_instance_uid=hd.UID(),
-                series_number=SERIES_NUMBER,
-                sop_instance_uid=hd.UID(),
-                instance_number=1,
-                manufacturer=MANUFACTURER,
-                # highdicom insists on single-letter values here; the real value is set below.
-                patient_orientation=("L", "F"),
-                transfer_syntax_uid=ExplicitVRLittleEndian,
-                contributing_equipment=equipment or None,
-                series_description=SERIES_DESCRIPTION,
-                software_versions=f"cxr-viewer {__version__}",
-                manufacturer_model_name="cxr-viewer",
-            )
-        except (ValueError, TypeError, AttributeError) as exc:
-            # e.g. a birth date that is not a DICOM date: refused, not repaired silently
-            raise ExportError(
-                image.path, f"the source header cannot be copied into a Secondary Capture: {exc}"
-            ) from exc
     if known:
         oriented = orient_patient_orientation(
             (source_orientation[0], source_orientation[1]),

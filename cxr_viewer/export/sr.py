@@ -32,7 +32,8 @@ from cxr_viewer.export.dicom_common import (
     MANUFACTURER,
     SR_SERIES_DESCRIPTION,
     SR_SERIES_NUMBER,
-    quiet_source_names,
+    from_source_header,
+    new_instance,
     require_dicom_source,
     save_dataset,
 )
@@ -246,25 +247,16 @@ def build_sr(image: ImageData, prediction: Prediction | AiReport) -> Any:
     else:
         report = prediction
     content = build_sr_content(report, ref)
-    with quiet_source_names():
-        try:
-            sr = hd.sr.ComprehensiveSR(
-                evidence=[ref],
-                content=content,
-                series_instance_uid=hd.UID(),
-                series_number=SR_SERIES_NUMBER,
-                sop_instance_uid=hd.UID(),
-                instance_number=1,
-                manufacturer=MANUFACTURER,
-                is_complete=True,
-                is_final=False,  # an AI second opinion: never a verified final report
-                is_verified=False,
-                series_description=SR_SERIES_DESCRIPTION,
-            )
-        except (ValueError, TypeError, AttributeError) as exc:
-            raise ExportError(
-                image.path, f"the source header cannot be referenced by an SR: {exc}"
-            ) from exc
+    with from_source_header(image, "referenced by an SR"):
+        sr = hd.sr.ComprehensiveSR(
+            evidence=[ref],
+            content=content,
+            **new_instance(SR_SERIES_NUMBER, device=False),
+            is_complete=True,
+            is_final=False,  # an AI second opinion: never a verified final report
+            is_verified=False,
+            series_description=SR_SERIES_DESCRIPTION,
+        )
     return sr
 
 
