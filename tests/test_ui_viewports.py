@@ -17,7 +17,7 @@ from PySide6.QtTest import QTest
 
 from cxr_viewer.io.sample import PRIOR_FILE
 from tests.ui_fixtures import *  # noqa: F403 - fixtures
-from tests.ui_fixtures import wait_for_image, write_png
+from tests.ui_fixtures import mouse_drag, wait_for_image, write_png
 
 CURRENT = "IM0001_CR.dcm"
 DX = "IM0002_DX.dcm"
@@ -287,3 +287,50 @@ def test_study_browser_drag_under_x11(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "dropped b.png into the second viewport; primary a.png; tree 2" in done.stdout, \
         done.stdout + done.stderr
+
+
+# ====================================================================== measuring on any viewport
+def _to_widget(view, x: float, y: float) -> QPointF:
+    """Image pixel coordinates (x = column, y = row) -> that view's widget coordinates."""
+    return QPointF(view.glw.mapFromScene(view.orient.mapToScene(QPointF(x, y))))
+
+
+def test_measure_mode_measures_on_every_viewport_and_the_panel_follows_the_active_one(
+    qtbot, window, sample
+):
+    prior_vp, current_vp = _open_with_prior(qtbot, window, sample)
+    prior = prior_vp.view.image
+    assert prior.spacing is not None
+    _click(prior_vp)
+    _key(qtbot, window, Qt.Key.Key_M)
+    assert prior_vp.view.vb.left_mode == current_vp.view.vb.left_mode == "measure"
+    rows, cols = prior.pixels.shape[:2]
+    p0 = _to_widget(prior_vp.view, cols * 0.3, rows * 0.5)
+    p1 = _to_widget(prior_vp.view, cols * 0.6, rows * 0.5)
+    mouse_drag(prior_vp.view.glw.viewport(), p0, p1, Qt.MouseButton.LeftButton, steps=8)
+    assert len(prior_vp.view.measurements) == 1 and current_vp.view.measurements == []
+    m = prior_vp.view.measurements[0]
+    assert m.mm == pytest.approx(cols * 0.3 * prior.spacing.col_mm, rel=0.03)
+    # the panel lists the active viewport's measurements and says which image it measures
+    assert [window.measure_list.item(i).text() for i in range(window.measure_list.count())] == [
+        f"1. {m.text()}"]
+    assert window.measure_spacing_label.text().startswith(
+        f"{prior_vp.title.text()}: mm from")  # e.g. "Prior 2023-10-02, 3 months earlier: ..."
+    assert prior_vp.title.text().startswith("Prior 2023-10-02")
+    # the current image (a click in measure mode draws nothing): its own, empty list
+    _click(current_vp)
+    assert window.measure_list.count() == 0 and current_vp.view.measurements == []
+    assert window.measure_spacing_label.text().startswith("mm from")
+    kept = current_vp.view.add_measurement(10, 10, 10, 60)
+    assert window.measure_list.count() == 1
+    # Del on the active prior deletes its measurement, not the current image's
+    _click(prior_vp)
+    assert window.measure_list.item(0).text() == f"1. {m.text()}"
+    _key(qtbot, window, Qt.Key.Key_Delete)
+    assert prior_vp.view.measurements == [] and current_vp.view.measurements == [kept]
+    assert window.measure_list.count() == 0
+    # a viewport made after M was pressed measures too; pan mode again everywhere
+    window.workflow.set_layout("2x2")
+    assert all(vp.view.vb.left_mode == "measure" for vp in window.workflow.grid.viewports)
+    window.set_left_mode("pan")
+    assert all(vp.view.vb.left_mode == "pan" for vp in window.workflow.grid.viewports)

@@ -146,7 +146,8 @@ class MainWindow(QMainWindow):
         self.view.windowChanged.connect(lambda _voi: self._update_status())
         self.view.viewChanged.connect(self._update_status)
         self.view.pixelHovered.connect(self.pixel_label.setText)
-        self.view.measurementsChanged.connect(self._refresh_measurements)
+        if self.workflow is None:
+            self.view.measurementsChanged.connect(self._refresh_measurements)
         self.browser.imageActivated.connect(self.show_path)
         self._restore_settings()
         if load_default_model:
@@ -176,7 +177,7 @@ class MainWindow(QMainWindow):
         delete = QPushButton("Delete")
         clear = QPushButton("Delete all")
         delete.clicked.connect(self.delete_selected_measurement)
-        clear.clicked.connect(self.view.clear_measurements)
+        clear.clicked.connect(lambda: self.measured_view().clear_measurements())
         self.measure_spacing_label = QLabel("")
         self.measure_spacing_label.setWordWrap(True)
         buttons = QHBoxLayout()
@@ -187,7 +188,8 @@ class MainWindow(QMainWindow):
         lay.addWidget(self.measure_spacing_label)
         lay.addWidget(self.measure_list)
         lay.addLayout(buttons)
-        self.measure_list.currentRowChanged.connect(self.view.select_measurement)
+        self.measure_list.currentRowChanged.connect(
+            lambda row: self.measured_view().select_measurement(row))
         self.measure_dock = self._dock("Measurements", "measurements_dock", meas, left)
         self.resize(1500, 950)
         self.resizeDocks([self.browser_dock, self.findings_dock], [270, 330],
@@ -263,7 +265,7 @@ class MainWindow(QMainWindow):
             "pan_mode": lambda: self.set_left_mode("pan"),
             "measure_mode": lambda: self.set_left_mode("measure"),
             "delete_measurement": self.delete_selected_measurement,
-            "clear_measurements": v.clear_measurements,
+            "clear_measurements": lambda: self.measured_view().clear_measurements(),
             "heatmap": self.toggle_heatmap,
             "shortcuts": self.show_shortcuts,
         }
@@ -629,7 +631,10 @@ class MainWindow(QMainWindow):
         self.settings.setValue("theme", theme)
 
     def set_left_mode(self, mode: str) -> None:
-        self.view.set_left_mode(mode)
+        if self.workflow is not None:
+            self.workflow.grid.set_left_mode(mode)  # every viewport, the main one included
+        else:
+            self.view.set_left_mode(mode)
         self.actions["measure_mode" if mode == "measure" else "pan_mode"].setChecked(True)
 
     def set_annotations_visible(self, visible: bool) -> None:
@@ -682,27 +687,39 @@ class MainWindow(QMainWindow):
         self.actions["invert"].setChecked(v.invert)
 
     # ================================================================== measurements
+    def measured_view(self) -> ImageView:
+        """The view whose measurements the panel lists and Del / Shift+Del act on: the active
+        viewport (the main view unless another viewport with an image is active)."""
+        if self.workflow is not None:
+            return self.workflow.measured_view()
+        return self.view
+
     def _refresh_measurements(self) -> None:
+        v = self.measured_view()
         self.measure_list.clear()
-        for i, m in enumerate(self.view.measurements, start=1):
+        for i, m in enumerate(v.measurements, start=1):
             self.measure_list.addItem(f"{i}. {m.text()}")
-        img = self.current_image
+        img = v.image if v is not self.view else self.current_image
+        caption = self.workflow.measured_caption() if self.workflow is not None else ""
+        where = f"{caption}: " if caption else ""
         if img is None:
             self.measure_spacing_label.setText("")
         elif img.spacing is None:
-            self.measure_spacing_label.setText("Uncalibrated: no pixel spacing in the file (px)")
+            self.measure_spacing_label.setText(
+                f"{where}Uncalibrated: no pixel spacing in the file (px)")
         else:
             sp = img.spacing
             note = f"; {sp.note}" if sp.note else ""
             self.measure_spacing_label.setText(
-                f"mm from {sp.source} ({sp.row_mm:g} x {sp.col_mm:g} mm){note}")
+                f"{where}mm from {sp.source} ({sp.row_mm:g} x {sp.col_mm:g} mm){note}")
 
     def delete_selected_measurement(self) -> None:
+        v = self.measured_view()
         row = self.measure_list.currentRow()
-        if row < 0 and self.view.measurements:
-            row = len(self.view.measurements) - 1
-        if 0 <= row < len(self.view.measurements):
-            self.view.remove_measurement(row)
+        if row < 0 and v.measurements:
+            row = len(v.measurements) - 1
+        if 0 <= row < len(v.measurements):
+            v.remove_measurement(row)
 
     # ================================================================== AI analysis
     def _wire_analysis(self) -> None:

@@ -100,6 +100,7 @@ class ViewportGrid(QWidget):
     activeChanged = Signal(object)  # Viewport
     pathDropped = Signal(object, str)  # Viewport, path
     imageShown = Signal(object, object)  # Viewport (not the primary), ImageData
+    measurementsChanged = Signal(object)  # Viewport whose measurements changed
 
     def __init__(self, primary_view: ImageView, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -115,6 +116,9 @@ class ViewportGrid(QWidget):
         self.deidentified = False
         self.annotations_visible = True
         self.loader: Callable[[Viewport, str], None] | None = None
+        self.left_mode = "pan"  # pan or measure, the same in every viewport
+        self.primary.view.measurementsChanged.connect(
+            lambda: self.measurementsChanged.emit(self.primary))
         self.set_layout("1x1")
         self.set_active(self.primary)
 
@@ -126,7 +130,16 @@ class ViewportGrid(QWidget):
         if view is None:
             vp.view.set_deidentified(getattr(self, "deidentified", False))
             vp.view.set_annotations_visible(getattr(self, "annotations_visible", True))
+            vp.view.set_left_mode(getattr(self, "left_mode", "pan"))
+            vp.view.measurementsChanged.connect(lambda: self.measurementsChanged.emit(vp))
         return vp
+
+    def set_left_mode(self, mode: str) -> None:
+        """Pan or measure with the left button, in every viewport (a nodule is measured on the
+        current image and on the prior alike)."""
+        self.left_mode = mode
+        for vp in self.viewports:
+            vp.view.set_left_mode(mode)
 
     # ---------------------------------------------------------------- layout
     @property

@@ -309,6 +309,24 @@ class ReadingWorkflow(QObject):
             return None
         return active
 
+    def measured_view(self):
+        """The view the measurements panel follows: the active viewport's when it shows an
+        image, else the main view."""
+        active = self._other_active()
+        return active.view if active is not None else self.grid.primary.view
+
+    def measured_caption(self) -> str:
+        """Which image the measurements panel lists when it is not the main one: the viewport's
+        title (e.g. the prior's date; none when de-identified), else "Other viewport"."""
+        active = self._other_active()
+        if active is None:
+            return ""
+        return active.title.text() if active.title.isVisible() else "Other viewport"
+
+    def _on_measurements_changed(self, vp: Viewport) -> None:
+        if self.window.measured_view() is vp.view:
+            self.window._refresh_measurements()
+
     def _route(self, name: str, primary_handler) -> None:
         active = self._other_active()
         if active is None:
@@ -493,6 +511,10 @@ class ReadingWorkflow(QObject):
         w = self.window
         self.grid.imageShown.connect(self._on_viewport_image)
         self.grid.activeChanged.connect(self._on_active_changed)
+        # the measurements panel lists the active viewport's measurements (M measures in all)
+        self.grid.measurementsChanged.connect(self._on_measurements_changed)
+        self.grid.activeChanged.connect(lambda _vp: w._refresh_measurements())
+        self.grid.imageShown.connect(lambda _vp, _image: w._refresh_measurements())
         self.grid.layoutChanged.connect(lambda _name: self._request_visible())
         # the Presets menu names the active viewport's presets (its keys act there)
         self.grid.activeChanged.connect(lambda _vp: self._rebuild_preset_menu())
