@@ -59,17 +59,17 @@ def test_shipped_configs_parse() -> None:
 
 
 def test_box_loss_defaults_to_the_original_and_the_shipped_configs_keep_their_recipes() -> None:
-    """The bundled 2.0.0 recipe (CAM box loss, a 3-seed ensemble, the v1-compatible split with
+    """The bundled 2.1.0 recipe (CAM box loss, a 3-seed ensemble, the v1-compatible split with
     a calibration split) writes models/default; the 1.0.0 ensemble recipe (original map loss)
     writes under runs/, never over the bundled model."""
     assert TrainConfig().box_loss == "map_bce"
     default = load_config(REPO / "configs" / "nih-default.json")
     assert default.box_loss == "cam" and default.box_supervision > 0
-    assert default.bundle_dir == "models/default" and default.version == "2.0.0"
+    assert default.bundle_dir == "models/default" and default.version == "2.1.0"
     assert default.split == "v1-compatible" and default.calibration_fraction == 0.25
     assert "calibration split of training patients" in default.card_notes
     shipped = ModelCard.load(REPO / "models" / "default" / "model.json")
-    assert shipped.version == "2.0.0" and default.card_notes in shipped.notes
+    assert shipped.version == "2.1.0" and default.card_notes in shipped.notes
     assert shipped.operating_points and shipped.calibration and shipped.no_finding_index == 15
     old = load_config(REPO / "configs" / "nih-ensemble-1.0.json")
     assert old.box_loss == "map_bce" and old.box_supervision == 0.5

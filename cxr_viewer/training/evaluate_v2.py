@@ -567,6 +567,7 @@ def report_markdown_v2(
 
     m = card.metrics
     split = m["split"]
+    v = ".".join(card.version.split(".")[:2])  # "2.1": the columns of this model
     lines = report_header(card, reproduced, ("- Experiments and recipe choice: `experiments.md`.",))
     mean, ci = result["mean_auroc_scored"], result["mean_auroc_scored_ci95"]
     ab = result["abnormal"]
@@ -583,7 +584,7 @@ def report_markdown_v2(
     lines += [
         "## Targets (validation patients)",
         "",
-        "| target | 2.0 | 95% CI | status |",
+        f"| target | {v} | 95% CI | status |",
         "| --- | --- | --- | --- |",
         f"| mean AUROC, 9 scored findings >= 0.78 (stretch 0.80) | {_f(mean)} | {_ci(ci)} | "
         f"{met((mean or 0) >= 0.78)} |",
@@ -610,14 +611,14 @@ def report_markdown_v2(
     b = baseline or {}
     bp = b.get("per_label", {})
     lines += [
-        "## Per finding: 2.0 beside 1.1.0 on the same validation patients",
+        f"## Per finding: {v} beside 1.1.0 on the same validation patients",
         "",
-        "2.0: calibrated probabilities, balanced operating point (threshold for 90% specificity "
+        f"{v}: calibrated probabilities, balanced operating point (threshold for 90% specificity "
         "on the calibration split). 1.1.0: its card's Youden thresholds (chosen on its own "
         "validation patients, which are part of this set, so its sens/spec are optimistic).",
         "",
-        "| output | n pos / n | AUROC 2.0 (95% CI) | AUROC 1.1.0 (95% CI) | AP 2.0 | threshold "
-        "| sens (95% CI) | spec (95% CI) | ECE 2.0 | ECE 1.1.0 |",
+        f"| output | n pos / n | AUROC {v} (95% CI) | AUROC 1.1.0 (95% CI) | AP {v} | threshold "
+        f"| sens (95% CI) | spec (95% CI) | ECE {v} | ECE 1.1.0 |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     opv = result["operating_validation"]["balanced"]["per_label"]
@@ -635,8 +636,8 @@ def report_markdown_v2(
         )
     lines += [
         "",
-        f"Mean AUROC over the 9 scored findings: 2.0 **{_f(mean)}** ({_ci(ci)}); 1.1.0 "
-        f"{_f(b.get('mean_auroc_scored'))}. Pooled ECE of the 9: 2.0 {_f(result['ece_scored_pooled'])} "
+        f"Mean AUROC over the 9 scored findings: {v} **{_f(mean)}** ({_ci(ci)}); 1.1.0 "
+        f"{_f(b.get('mean_auroc_scored'))}. Pooled ECE of the 9: {v} {_f(result['ece_scored_pooled'])} "
         f"calibrated ({_f(result['ece_scored_pooled_uncalibrated'])} before calibration); "
         f"1.1.0 {_f(b.get('ece_scored_pooled'))}. Reliability diagram: `reliability.png`.",
         "",
@@ -704,7 +705,7 @@ def report_markdown_v2(
             f"Boxes: {lo['boxes']}. CAM: {lo['cam']}. IoU: {lo['iou_threshold']}. "
             f"Prior: {lo['prior']}.",
             "",
-            "| finding | pairs | pointing game 2.0 | pointing game 1.1.0 | prior | mIoU 2.0 | "
+            f"| finding | pairs | pointing game {v} | pointing game 1.1.0 | prior | mIoU {v} | "
             "mIoU 1.1.0 | mIoU prior |",
             "| --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
@@ -727,5 +728,5 @@ def report_markdown_v2(
 
         lines += ["", "## Training", "", "```", json.dumps(tr, indent=2), "```"]
     lines += ["", "ROC curves: `roc.png`. Reliability: `reliability.png`. All numbers: "
-              "`metrics.json` (2.0) and `baseline-1.1.0.json` (1.1.0 on the same patients).", ""]
+              f"`metrics.json` ({v}) and `baseline-1.1.0.json` (1.1.0 on the same patients).", ""]
     return "\n".join(lines)
