@@ -562,8 +562,8 @@ def report_markdown_v2(
     card: Any, result: dict[str, Any], baseline: dict[str, Any] | None, reproduced: str = ""
 ) -> str:
     """The model report of a 2.0 card, with 1.1.0 beside it when ``baseline`` is given."""
-    from cxr_viewer.training.evaluate import report_header
     from cxr_viewer.training.measure import POOL_EXCLUDE
+    from cxr_viewer.training.report_header import report_header
 
     m = card.metrics
     split = m["split"]
