@@ -177,7 +177,7 @@ class MainWindow(QMainWindow):
         delete = QPushButton("Delete")
         clear = QPushButton("Delete all")
         delete.clicked.connect(self.delete_selected_measurement)
-        clear.clicked.connect(lambda: self.measured_view().clear_measurements())
+        clear.clicked.connect(self.clear_measurements)
         self.measure_spacing_label = QLabel("")
         self.measure_spacing_label.setWordWrap(True)
         buttons = QHBoxLayout()
@@ -265,7 +265,7 @@ class MainWindow(QMainWindow):
             "pan_mode": lambda: self.set_left_mode("pan"),
             "measure_mode": lambda: self.set_left_mode("measure"),
             "delete_measurement": self.delete_selected_measurement,
-            "clear_measurements": lambda: self.measured_view().clear_measurements(),
+            "clear_measurements": self.clear_measurements,
             "heatmap": self.toggle_heatmap,
             "shortcuts": self.show_shortcuts,
         }
@@ -699,7 +699,7 @@ class MainWindow(QMainWindow):
         self.measure_list.clear()
         for i, m in enumerate(v.measurements, start=1):
             self.measure_list.addItem(f"{i}. {m.text()}")
-        img = v.image if v is not self.view else self.current_image
+        img = v.image
         caption = self.workflow.measured_caption() if self.workflow is not None else ""
         where = f"{caption}: " if caption else ""
         if img is None:
@@ -712,6 +712,9 @@ class MainWindow(QMainWindow):
             note = f"; {sp.note}" if sp.note else ""
             self.measure_spacing_label.setText(
                 f"{where}mm from {sp.source} ({sp.row_mm:g} x {sp.col_mm:g} mm){note}")
+
+    def clear_measurements(self) -> None:
+        self.measured_view().clear_measurements()
 
     def delete_selected_measurement(self) -> None:
         v = self.measured_view()

@@ -117,8 +117,6 @@ class ViewportGrid(QWidget):
         self.annotations_visible = True
         self.loader: Callable[[Viewport, str], None] | None = None
         self.left_mode = "pan"  # pan or measure, the same in every viewport
-        self.primary.view.measurementsChanged.connect(
-            lambda: self.measurementsChanged.emit(self.primary))
         self.set_layout("1x1")
         self.set_active(self.primary)
 
@@ -127,11 +125,11 @@ class ViewportGrid(QWidget):
         vp.activated.connect(self.set_active)
         vp.pathDropped.connect(self._on_drop)
         self.sync.add(vp.view)
+        vp.view.measurementsChanged.connect(lambda: self.measurementsChanged.emit(vp))
         if view is None:
             vp.view.set_deidentified(getattr(self, "deidentified", False))
             vp.view.set_annotations_visible(getattr(self, "annotations_visible", True))
             vp.view.set_left_mode(getattr(self, "left_mode", "pan"))
-            vp.view.measurementsChanged.connect(lambda: self.measurementsChanged.emit(vp))
         return vp
 
     def set_left_mode(self, mode: str) -> None:
